@@ -1,0 +1,15 @@
+// tenantd check: validates the config; exit 0 when valid, 1 with the errors.
+import type { Command } from './command.ts';
+import { configPath, readConfig } from './command.ts';
+
+export const checkCommand: Command = {
+  summary: 'validate the config; exit 0 when valid, 1 with the errors',
+  usage: '[-c FILE]',
+  options: {},
+  async run(values) {
+    const config = readConfig(values);
+    const hosts = config.tenants.reduce((n, t) => n + t.hosts.length, 0);
+    process.stdout.write(`${configPath(values)}: ok (${config.tenants.length} tenants, ${hosts} hosts${config.public ? ', public site' : ''})\n`);
+    return 0;
+  },
+};

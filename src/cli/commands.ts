@@ -1,0 +1,16 @@
+// Every command, by the words that name it.
+import { checkCommand } from './check-command.ts';
+import type { Command } from './command.ts';
+import { migrateCommand } from './migrate-command.ts';
+import { serveCommand } from './serve-command.ts';
+import { tenantsDropCommand, tenantsListCommand } from './tenants-command.ts';
+
+export type { Command };
+
+export const commands: Record<string, Command> = {
+  serve: serveCommand,
+  check: checkCommand,
+  migrate: migrateCommand,
+  'tenants list': tenantsListCommand,
+  'tenants drop': tenantsDropCommand,
+};

@@ -1,0 +1,62 @@
+// tenantd migrate: shared migrations in public, then tenant migrations in every
+// (or each named) tenant schema; a summary per tenant; exit 1 if any failed.
+import { openDatabase } from '../db/open-database.ts';
+import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
+import { Provisioner } from '../db/provisioner.ts';
+import { errors } from '../errors.ts';
+import type { Command } from './command.ts';
+import { readConfig } from './command.ts';
+
+export const migrateCommand: Command = {
+  summary: 'run shared then tenant migrations; exit 1 if any failed',
+  usage: '[-c FILE] [--tenant SCHEMA]... [--concurrency N]',
+  options: {
+    tenant: { type: 'string', multiple: true },
+    concurrency: { type: 'string' },
+  },
+  async run(values) {
+    const config = readConfig(values);
+    const only = (values.tenant as string[] | undefined) ?? [];
+    const unknown = only.filter((s) => !config.tenants.some((t) => t.schema === s));
+    if (unknown.length > 0) throw errors.usage(`--tenant ${unknown.join(', ')}: not a tenant in the config`);
+    const concurrency = values.concurrency === undefined ? config.migrations.concurrency : Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw errors.usage('--concurrency: expected a whole number ≥ 1');
+    const sites = only.length > 0
+      ? config.tenants.filter((t) => only.includes(t.schema))
+      : [...(config.public ? [config.public] : []), ...config.tenants];
+
+    const database = await openDatabase(config);
+    const provisioner = new Provisioner({
+      adminUrl: database.adminUrl,
+      rolePrefix: config.database.rolePrefix,
+      connectionLimit: config.database.connectionLimit,
+      statementTimeout: config.database.statementTimeout,
+    });
+    const tty = process.stderr.isTTY;
+    let done = 0;
+    const progress = (r: SiteResult) => {
+      if (r.schema !== 'public') done += 1;
+      if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${sites.length} tenants, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
+    };
+    try {
+      const result = await provisionSites({
+        adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress,
+      });
+      if (tty) process.stderr.write('\r\x1b[K');
+      const rows = [...(result.shared ? [{ ...result.shared, schema: 'public (shared)' }] : []), ...result.sites];
+      const width = Math.max(6, ...rows.map((r) => r.schema.length));
+      for (const r of rows) {
+        const what = r.ok
+          ? (r.applied.length > 0 ? `applied ${r.applied.join(', ')}` : 'up to date')
+          : `FAILED${r.stage ? ` (${r.stage}${r.failedMigration ? ` ${r.failedMigration}` : ''})` : ''}: ${r.error}`;
+        process.stdout.write(`${r.schema.padEnd(width)}  ${what}\n`);
+      }
+      const failed = result.sites.filter((r) => !r.ok).length + (result.shared && !result.shared.ok ? 1 : 0);
+      process.stdout.write(`${rows.length} schemas: ${rows.length - failed} ok, ${failed} failed\n`);
+      return result.ok ? 0 : 1;
+    } finally {
+      await provisioner.close();
+      await database.close();
+    }
+  },
+};

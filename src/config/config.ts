@@ -1,0 +1,68 @@
+// The validated, defaulted, frozen config that every part of tenantd receives.
+
+/** One site: a tenant, or the public site (schema `public`). */
+export interface TenantSpec {
+  readonly schema: string;
+  readonly name: string;
+  /** Lower-case host names and `*.suffix` wildcards. */
+  readonly hosts: readonly string[];
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Worker processes. */
+  readonly processes: number;
+}
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Config {
+  /** Absolute path of the main config file. */
+  readonly file: string;
+  readonly listen: Address;
+  readonly admin: Address;
+  readonly database: {
+    /** Admin connection; undefined = embedded PostgreSQL. */
+    readonly url: string | undefined;
+    /** Embedded data directory (absolute). */
+    readonly dataDir: string;
+    readonly port: number | undefined;
+    readonly poolSize: number;
+    readonly rolePrefix: string | undefined;
+    readonly connectionLimit: number;
+    /** Milliseconds; 0 disables. */
+    readonly statementTimeout: number;
+  };
+  /** Absolute path of the application module. */
+  readonly app: string;
+  readonly migrations: {
+    /** Absolute folder paths. */
+    readonly shared: string;
+    readonly tenant: string;
+    readonly concurrency: number;
+  };
+  /** The public site, if configured. */
+  readonly public: TenantSpec | undefined;
+  readonly workers: {
+    readonly processes: number;
+    /** Milliseconds. */
+    readonly startTimeout: number;
+    /** Milliseconds. */
+    readonly stopTimeout: number;
+  };
+  readonly router: {
+    /** Bytes. */
+    readonly bodyLimit: number;
+    /** Milliseconds. */
+    readonly queueTimeout: number;
+    /** Milliseconds. */
+    readonly upstreamTimeout: number;
+  };
+  readonly log: {
+    readonly level: string;
+    readonly access: boolean;
+  };
+  readonly tenants: readonly TenantSpec[];
+  /** Absolute folder, if set. */
+  readonly tenantsDir: string | undefined;
+}

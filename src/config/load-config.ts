@@ -1,0 +1,214 @@
+// Reads tenantd.yaml (and tenantsDir), validates it as a whole and returns it
+// frozen. Every problem is reported with its file, line and key path.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument, LineCounter, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import type { ZodIssue, ZodType, ZodTypeDef } from 'zod';
+import { configSchema, tenantSchema, type RawTenant } from './config-schema.ts';
+import type { Config, TenantSpec } from './config.ts';
+import { errors } from '../errors.ts';
+
+export const defaultConfigFile = 'config/tenantd.yaml';
+export const demoApp = fileURLToPath(new URL('../demo/app.ts', import.meta.url));
+
+type KeyPath = readonly (string | number)[];
+
+/** One parsed YAML file, able to say on which line a key path stands. */
+class Source {
+  readonly file: string;
+  readonly label: string;
+  readonly doc: Document.Parsed;
+  readonly #lines = new LineCounter();
+
+  constructor(file: string, label: string) {
+    this.file = file;
+    this.label = label;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw errors.configUnreadable(label, (error as NodeJS.ErrnoException).code ?? String(error));
+    }
+    this.doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true });
+  }
+
+  syntaxProblems(): string[] {
+    return this.doc.errors.map((e) => `${this.label}:${this.#lines.linePos(e.pos[0]).line} — ${e.message.split('\n')[0]}`);
+  }
+
+  /** The line of the deepest node on `keyPath` that exists; the key's own line for unknown keys. */
+  lineOf(keyPath: KeyPath, key?: string): number {
+    let node: unknown = this.doc.contents;
+    let offset = (node as Node | null)?.range?.[0] ?? 0;
+    for (const step of [...keyPath, ...(key === undefined ? [] : [key])]) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === step);
+        if (!pair) break;
+        offset = (pair.key as Node).range?.[0] ?? offset;
+        node = pair.value;
+        if (step !== key) offset = (node as Node | null)?.range?.[0] ?? offset;
+      } else if (node && typeof node === 'object' && 'items' in node && typeof step === 'number') {
+        node = (node as { items: unknown[] }).items[step];
+        offset = (node as Node | undefined)?.range?.[0] ?? offset;
+      } else break;
+    }
+    return this.#lines.linePos(offset).line;
+  }
+
+  problem(keyPath: KeyPath, message: string, key?: string): string {
+    const shown = formatPath(key === undefined ? keyPath : [...keyPath, key]);
+    return `${shown || '(top level)'} at ${this.label}:${this.lineOf(keyPath, key)} — ${message}`;
+  }
+}
+
+function formatPath(keyPath: KeyPath): string {
+  return keyPath.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+function describe(issue: ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.received === 'undefined' ? `missing; expected ${issue.expected}` : `expected ${issue.expected}, got ${issue.received}`;
+    case 'invalid_union':
+      return describe(issue.unionErrors[0]?.issues[0] ?? issue);
+    case 'invalid_enum_value':
+      return `expected one of ${issue.options.join(', ')}, got ${JSON.stringify(issue.received)}`;
+    default:
+      return issue.message.replace(/^Expected/, 'expected');
+  }
+}
+
+function validate<T>(source: Source, schema: ZodType<T, ZodTypeDef, unknown>, value: unknown, problems: string[], prefix: KeyPath = []): T | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    const at = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push(source.problem(at, 'unknown key', key));
+    } else {
+      problems.push(source.problem(at, describe(issue)));
+    }
+  }
+  return undefined;
+}
+
+function readSource(source: Source, problems: string[]): unknown {
+  const syntax = source.syntaxProblems();
+  if (syntax.length > 0) {
+    problems.push(...syntax);
+    return undefined;
+  }
+  return source.doc.toJS() ?? {};
+}
+
+interface Located { spec: TenantSpec; source: Source; at: KeyPath }
+
+function toSpec(raw: RawTenant, processes: number): TenantSpec {
+  return Object.freeze({
+    schema: raw.schema,
+    name: raw.name ?? raw.schema,
+    hosts: Object.freeze([...raw.hosts]),
+    settings: Object.freeze({ ...raw.settings }),
+    processes: raw.processes ?? processes,
+  });
+}
+
+/**
+ * Loads and validates the config at `file`. Throws TENANTD_CONFIG_INVALID listing
+ * every problem found, so an operator fixes them in one pass.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const absolute = path.resolve(file);
+  const dir = path.dirname(absolute);
+  const main = new Source(absolute, path.basename(absolute));
+  const problems: string[] = [];
+  const raw = validate(main, configSchema, readSource(main, problems), problems);
+  if (!raw) throw errors.configInvalid(problems);
+
+  const located: Located[] = raw.tenants.map((t, i) => ({
+    spec: toSpec(t, raw.workers.processes), source: main, at: ['tenants', i],
+  }));
+
+  const tenantsDir = raw.tenantsDir === undefined ? undefined : path.resolve(dir, raw.tenantsDir);
+  if (tenantsDir !== undefined) {
+    let names: string[] = [];
+    try {
+      if (!statSync(tenantsDir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+      names = readdirSync(tenantsDir).filter((n) => /\.ya?ml$/.test(n)).sort();
+    } catch (error) {
+      problems.push(main.problem(['tenantsDir'], `cannot read folder ${raw.tenantsDir}: ${(error as NodeJS.ErrnoException).code}`));
+    }
+    for (const name of names) {
+      const source = new Source(path.join(tenantsDir, name), path.join(path.basename(tenantsDir), name));
+      const tenant = validate(source, tenantSchema, readSource(source, problems), problems);
+      if (tenant) located.push({ spec: toSpec(tenant, raw.workers.processes), source, at: [] });
+    }
+  }
+
+  const site = raw.public && Object.freeze({
+    schema: 'public', name: raw.public.name, hosts: Object.freeze([...raw.public.hosts]),
+    settings: Object.freeze({ ...raw.public.settings }), processes: raw.workers.processes,
+  });
+  checkUnique(located, site, problems);
+  if (problems.length > 0) throw errors.configInvalid(problems);
+
+  const app = raw.app === undefined ? demoApp : path.resolve(dir, raw.app);
+  const appDir = path.dirname(app);
+  const url = env.TENANTD_DATABASE_URL || raw.database.url;
+  return deepFreeze({
+    file: absolute,
+    listen: raw.listen,
+    admin: raw.admin,
+    database: {
+      url,
+      dataDir: path.resolve(dir, raw.database.dataDir ?? 'data'),
+      port: raw.database.port,
+      poolSize: raw.database.poolSize,
+      rolePrefix: raw.database.rolePrefix,
+      connectionLimit: raw.database.connectionLimit,
+      statementTimeout: raw.database.statementTimeout,
+    },
+    app,
+    migrations: {
+      shared: raw.migrations.shared === undefined ? path.join(appDir, 'migrations', 'shared') : path.resolve(dir, raw.migrations.shared),
+      tenant: raw.migrations.tenant === undefined ? path.join(appDir, 'migrations', 'tenant') : path.resolve(dir, raw.migrations.tenant),
+      concurrency: raw.migrations.concurrency,
+    },
+    public: site,
+    workers: raw.workers,
+    router: raw.router,
+    log: raw.log,
+    tenants: located.map((l) => l.spec),
+    tenantsDir,
+  });
+}
+
+/** Two tenants may not share a schema, and no host name may be claimed twice. */
+function checkUnique(located: Located[], site: TenantSpec | undefined, problems: string[]): void {
+  const schemas = new Map<string, Located>();
+  const hosts = new Map<string, string>();
+  if (site) for (const host of site.hosts) hosts.set(host, 'the public site');
+  for (const entry of located) {
+    const { spec, source, at } = entry;
+    const first = schemas.get(spec.schema);
+    if (first) {
+      problems.push(source.problem([...at, 'schema'], `schema "${spec.schema}" is already used at ${first.source.label}:${first.source.lineOf([...first.at, 'schema'])}`));
+      continue;
+    }
+    schemas.set(spec.schema, entry);
+    spec.hosts.forEach((host, i) => {
+      const owner = hosts.get(host);
+      if (owner !== undefined) problems.push(source.problem([...at, 'hosts', i], `host "${host}" is already claimed by ${owner}`));
+      else hosts.set(host, `tenant ${spec.schema}`);
+    });
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

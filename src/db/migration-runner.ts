@@ -1,0 +1,160 @@
+// Runs one migration set in one schema with kysely's Migrator: the migration
+// table lives in that schema, tenant migrations run as the tenant role (so the
+// tenant owns what they create), and the lock is per schema so that many
+// tenants migrate in parallel (kysely's own lock is one for the whole database).
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
+import { pinnedOptions } from './tenant-credentials.ts';
+
+/** The second argument a migration's `up` receives. */
+export interface MigrationContext {
+  /** The schema being migrated (`public` for shared migrations). */
+  readonly schema: string;
+  /** Grant SELECT to this role to let every tenant read a shared table. */
+  readonly sharedReaderRole: string;
+}
+
+export interface SchemaMigrationResult {
+  readonly schema: string;
+  readonly ok: boolean;
+  /** Names of the migrations applied by this run. */
+  readonly applied: readonly string[];
+  /** The failed migration's name, if one failed. */
+  readonly failedMigration?: string;
+  readonly error?: string;
+}
+
+export interface SchemaMigrationOptions {
+  adminUrl: string;
+  schema: string;
+  /** Run as this role (SET at connect); default: the admin role. */
+  role?: string | undefined;
+  folder: string;
+  context: MigrationContext;
+}
+
+export const migrationTable = 'tenantd_migration';
+
+type MigrationModule = { up: (db: Kysely<any>, ctx: MigrationContext) => Promise<void>; down?: (db: Kysely<any>, ctx: MigrationContext) => Promise<void> };
+const loaded = new Map<string, Promise<[string, MigrationModule][]>>();
+
+/** The migration files of a folder, sorted by name; a missing folder has none. */
+function loadFolder(folder: string): Promise<[string, MigrationModule][]> {
+  let modules = loaded.get(folder);
+  if (!modules) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(folder).filter((n) => /\.(ts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    modules = Promise.all(names.map(async (n) => [n.replace(/\.(ts|js|mjs)$/, ''), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
+    loaded.set(folder, modules);
+  }
+  return modules;
+}
+
+class ContextProvider implements MigrationProvider {
+  readonly #folder: string;
+  readonly #context: MigrationContext;
+  constructor(folder: string, context: MigrationContext) {
+    this.#folder = folder;
+    this.#context = context;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const migrations: Record<string, Migration> = {};
+    for (const [name, mod] of await loadFolder(this.#folder)) {
+      const down = mod.down;
+      migrations[name] = {
+        up: (db) => mod.up(db, this.#context),
+        ...(down ? { down: (db: Kysely<any>) => down(db, this.#context) } : {}),
+      };
+    }
+    return migrations;
+  }
+}
+
+/** Kysely's adapter with the migration lock keyed by schema. */
+class SchemaLockAdapter extends PostgresAdapter {
+  readonly #schema: string;
+  constructor(schema: string) {
+    super();
+    this.#schema = schema;
+  }
+  override async acquireMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`select pg_advisory_xact_lock(hashtext('tenantd.migrate'), hashtext(${this.#schema}))`.execute(db);
+  }
+  override async releaseMigrationLock(): Promise<void> {
+    // The transaction-scoped lock ends with the migration transaction.
+  }
+}
+
+class SchemaLockDialect extends PostgresDialect {
+  readonly #schema: string;
+  constructor(schema: string, pool: pg.Pool) {
+    super({ pool });
+    this.#schema = schema;
+  }
+  override createAdapter() {
+    return new SchemaLockAdapter(this.#schema);
+  }
+}
+
+function openSchema(options: SchemaMigrationOptions): Kysely<any> {
+  const pool = new pg.Pool({
+    connectionString: options.adminUrl,
+    options: pinnedOptions(options.schema, options.role ? { role: options.role } : {}),
+    max: 1,
+  });
+  return new Kysely<any>({ dialect: new SchemaLockDialect(options.schema, pool) });
+}
+
+function migrator(db: Kysely<any>, options: SchemaMigrationOptions): Migrator {
+  return new Migrator({
+    db,
+    provider: new ContextProvider(options.folder, options.context),
+    migrationTableSchema: options.schema,
+    migrationTableName: migrationTable,
+    migrationLockTableName: `${migrationTable}_lock`,
+  });
+}
+
+/** Applies the pending migrations of one schema; never throws. */
+export async function migrateSchema(options: SchemaMigrationOptions): Promise<SchemaMigrationResult> {
+  const db = openSchema(options);
+  try {
+    const { error, results = [] } = await migrator(db, options).migrateToLatest();
+    const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    const failed = results.find((r) => r.status === 'Error');
+    if (error) {
+      return { schema: options.schema, ok: false, applied: [], ...(failed ? { failedMigration: failed.migrationName } : {}), error: messageOf(error) };
+    }
+    return { schema: options.schema, ok: true, applied };
+  } catch (error) {
+    return { schema: options.schema, ok: false, applied: [], error: messageOf(error) };
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Names of the migrations not yet applied in one schema. */
+export async function pendingMigrations(options: SchemaMigrationOptions): Promise<string[]> {
+  const db = openSchema(options);
+  try {
+    const all = await migrator(db, options).getMigrations();
+    return all.filter((m) => !m.executedAt).map((m) => m.name);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? `${error.message} (SQLSTATE ${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,20 @@
+// The admin connection target: the configured URL, or the embedded PostgreSQL
+// (started here, or shared with the tenantd process that already runs it).
+import type { Config } from '../config/config.ts';
+import { EmbeddedServer } from './embedded-server.ts';
+
+export interface DatabaseHandle {
+  /** Admin URL (CREATEROLE, owns the database). Never handed to a worker. */
+  readonly adminUrl: string;
+  readonly embedded: boolean;
+  /** Stops the embedded server if this process started it. */
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Config, onProgress?: (message: string) => void): Promise<DatabaseHandle> {
+  if (config.database.url) {
+    return { adminUrl: config.database.url, embedded: false, close: async () => {} };
+  }
+  const server = await EmbeddedServer.start({ dataDir: config.database.dataDir, port: config.database.port, onProgress });
+  return { adminUrl: server.url, embedded: true, close: () => server.stop() };
+}

@@ -1,0 +1,42 @@
+// The registry of errors a user can cause: each has a code, a message that says
+// what to do, and the HTTP status the admin API answers with.
+
+export class TenantdError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+
+  constructor(code: string, message: string, statusCode = 500) {
+    super(`${code}: ${message}`);
+    this.name = 'TenantdError';
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+function define<A extends unknown[]>(code: string, statusCode: number, format: (...args: A) => string) {
+  return (...args: A) => new TenantdError(code, format(...args), statusCode);
+}
+
+export const errors = {
+  configInvalid: define('TENANTD_CONFIG_INVALID', 422, (lines: string[]) =>
+    lines.length === 1 ? lines[0]! : `${lines.length} problems\n  ${lines.join('\n  ')}`),
+  configUnreadable: define('TENANTD_CONFIG_UNREADABLE', 422, (file: string, reason: string) =>
+    `cannot read ${file}: ${reason}`),
+  usage: define('TENANTD_USAGE', 400, (message: string) => `${message} (see --help)`),
+  schemaName: define('TENANTD_SCHEMA_NAME', 400, (name: string) =>
+    `"${name}" is not a tenant schema name: expected ^[a-z][a-z0-9_]{0,47}$, not pg_*, not public`),
+  databaseUnreachable: define('TENANTD_DATABASE_UNREACHABLE', 503, (target: string, reason: string) =>
+    `cannot connect to ${target}: ${reason}`),
+  embeddedFailed: define('TENANTD_EMBEDDED_FAILED', 500, (reason: string) =>
+    `the embedded PostgreSQL did not start: ${reason}`),
+  roleForeign: define('TENANTD_ROLE_FOREIGN', 409, (role: string) =>
+    `role ${role} exists but was not created by this tenantd database; choose another database.rolePrefix`),
+  tenantInConfig: define('TENANTD_TENANT_IN_CONFIG', 409, (schema: string) =>
+    `tenant ${schema} is still in the config; remove it and reload before dropping its data`),
+  tenantUnknown: define('TENANTD_TENANT_UNKNOWN', 404, (schema: string) =>
+    `no tenant ${schema} in the registry`),
+  serviceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
+    `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
+  appInvalid: define('TENANTD_APP_INVALID', 500, (file: string, reason: string) =>
+    `application module ${file}: ${reason}`),
+};

@@ -1,0 +1,53 @@
+// The one replaceable step that carries a routed request to a worker's port and
+// its answer back. This implementation uses http-proxy-3 with a keep-alive agent
+// (without one, every request opens a new connection and throughput halves).
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+
+export type ForwardFailure = 'refused' | 'timeout';
+
+export interface Forwarder {
+  /** Forwards `req` to 127.0.0.1:`port`; calls `onFailure` if no answer can be relayed. */
+  web(req: http.IncomingMessage, res: http.ServerResponse, port: number, onFailure: (kind: ForwardFailure, error: Error) => void): void;
+  /** Forwards a WebSocket upgrade. */
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, port: number): void;
+  close(): void;
+}
+
+export interface ForwarderOptions {
+  /** ms without a byte from the worker before the request fails with 504. */
+  upstreamTimeout: number;
+}
+
+const timedOut = Symbol('tenantd.timedOut');
+
+export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
+  const proxy = createProxyServer({ agent, ws: true, xfwd: false, proxyTimeout: 0 });
+  proxy.on('proxyReq', (proxyReq, req) => {
+    proxyReq.setTimeout(options.upstreamTimeout, () => {
+      (req as unknown as Record<symbol, boolean>)[timedOut] = true;
+      proxyReq.destroy();
+    });
+  });
+  // WebSocket errors after the upgrade have no response to write: just close.
+  proxy.on('error', (_error, _req, target) => {
+    if (target && 'destroy' in target && !(target instanceof http.ServerResponse)) target.destroy();
+  });
+  return {
+    web(req, res, port, onFailure) {
+      proxy.web(req, res, { target: { host: '127.0.0.1', port } }, (error) => {
+        const kind = (req as unknown as Record<symbol, boolean>)[timedOut] ? 'timeout' : 'refused';
+        onFailure(kind, error);
+      });
+    },
+    ws(req, socket, head, port) {
+      proxy.ws(req, socket, head, { target: { host: '127.0.0.1', port } }, () => socket.destroy());
+    },
+    close() {
+      proxy.close();
+      agent.destroy();
+    },
+  };
+}

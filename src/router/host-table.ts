@@ -1,0 +1,40 @@
+// Maps a request's Host to a value (a tenant's workers). Exact names beat
+// wildcards; `*.x.y` matches any name ending in `.x.y`, the longest wildcard wins.
+// Lookups fail closed: anything that is not a clean host name matches nothing.
+
+const hostHeader = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?$/;
+
+/** The host name of a Host header: lower-cased, port and one trailing dot removed; undefined if malformed. */
+export function normalizeHost(header: string): string | undefined {
+  const value = header.trim().toLowerCase();
+  if (value.length === 0 || value.length > 260 || !hostHeader.test(value)) return undefined;
+  const host = value.startsWith('[') ? value.slice(0, value.indexOf(']') + 1) : value.replace(/:\d+$/, '');
+  const name = host.endsWith('.') ? host.slice(0, -1) : host;
+  return name.length === 0 || name.includes('..') ? undefined : name;
+}
+
+export class HostTable<T> {
+  readonly #exact = new Map<string, T>();
+  /** Keyed by the suffix after `*.`. */
+  readonly #wildcards = new Map<string, T>();
+
+  /** `host` is a config host name (already lower-case); throws on a name claimed twice. */
+  add(host: string, value: T): void {
+    const wildcard = host.startsWith('*.');
+    const map = wildcard ? this.#wildcards : this.#exact;
+    const key = wildcard ? host.slice(2) : host;
+    if (map.has(key)) throw new Error(`host ${host} is claimed twice`);
+    map.set(key, value);
+  }
+
+  lookup(name: string): T | undefined {
+    const exact = this.#exact.get(name);
+    if (exact !== undefined) return exact;
+    // Walk from the longest proper suffix to the shortest: the first hit is the longest wildcard.
+    for (let dot = name.indexOf('.'); dot !== -1; dot = name.indexOf('.', dot + 1)) {
+      const value = this.#wildcards.get(name.slice(dot + 1));
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  }
+}

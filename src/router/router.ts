@@ -1,0 +1,210 @@
+// The public listener: maps Host to a tenant's workers and forwards. The request
+// path is an ordered list of small passes; the first that answers ends it.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Forwarder } from './forwarder.ts';
+import { normalizeHost, type HostTable } from './host-table.ts';
+
+/** What the router needs of a tenant's workers. */
+export interface Upstream {
+  readonly site: { readonly schema: string };
+  /** A ready worker's port; waits up to `timeout` ms; undefined when none is ready. */
+  next(timeout: number): Promise<number | undefined> | number | undefined;
+}
+
+export interface RouterOptions {
+  forwarder: Forwarder;
+  log: Logger;
+  /** Bytes. */
+  bodyLimit: number;
+  /** ms a request waits for a worker that is not ready. */
+  queueTimeout: number;
+  /** Write an access-log line per request. */
+  accessLog: boolean;
+  /** Called once per finished request (metrics). */
+  onResponse?: (entry: AccessEntry) => void;
+}
+
+export interface AccessEntry {
+  tenant: string | null;
+  method: string;
+  path: string;
+  status: number;
+  bytes: number;
+  durationMs: number;
+  requestId: string;
+}
+
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  requestId: string;
+  started: bigint;
+  sent: { bytes: number };
+  tenant: string | null;
+  upstream?: Upstream;
+}
+
+type Pass = (x: Exchange) => boolean | Promise<boolean>;
+
+/** X-Forwarded-For appended; -Proto and -Host replaced, whatever the client sent. */
+function addForwardedHeaders(req: http.IncomingMessage): void {
+  const client = req.socket.remoteAddress ?? '';
+  const prior = req.headers['x-forwarded-for'];
+  req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
+  req.headers['x-forwarded-proto'] = 'http';
+  req.headers['x-forwarded-host'] = req.headers.host!;
+}
+
+/** Counts the body bytes written to `res`. */
+function countBytes(res: http.ServerResponse): { bytes: number } {
+  const counter = { bytes: 0 };
+  const { write, end } = res;
+  const add = (chunk: unknown) => {
+    if (typeof chunk === 'string') counter.bytes += Buffer.byteLength(chunk);
+    else if (chunk instanceof Uint8Array) counter.bytes += chunk.length;
+  };
+  res.write = function (this: http.ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(chunk);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof res.write;
+  res.end = function (this: http.ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(chunk);
+    return (end as (...a: unknown[]) => http.ServerResponse).call(this, chunk, ...rest);
+  } as typeof res.end;
+  return counter;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+
+export class Router {
+  readonly server: http.Server;
+  #routes: HostTable<Upstream>;
+  readonly #options: RouterOptions;
+  readonly #passes: Pass[];
+
+  constructor(routes: HostTable<Upstream>, options: RouterOptions) {
+    this.#routes = routes;
+    this.#options = options;
+    this.#passes = [
+      // 1. Find the tenant from Host alone; X-Forwarded-Host never steers routing.
+      (x) => this.#resolve(x),
+      // 2. Refuse a declared body over the limit before it reaches a worker.
+      (x) => this.#limitBody(x),
+      // 3. Tell the worker who asked: X-Forwarded-For appended, -Proto and -Host set.
+      (x) => this.#forwardedHeaders(x),
+      // 4. Wait (bounded) for a ready worker, then forward.
+      (x) => this.#forward(x),
+    ];
+    this.server = http.createServer((req, res) => void this.#handle(req, res));
+    this.server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
+    this.server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Swaps the host table at once (reload): new requests see only the new routes. */
+  setRoutes(routes: HostTable<Upstream>): void {
+    this.#routes = routes;
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    req.headers['x-request-id'] = requestId;
+    res.setHeader('x-request-id', requestId);
+    const x: Exchange = { req, res, requestId, started: process.hrtime.bigint(), sent: countBytes(res), tenant: null };
+    res.once('close', () => this.#finished(x));
+    try {
+      for (const pass of this.#passes) if (await pass(x)) return;
+    } catch (error) {
+      this.#options.log.error({ err: error, requestId }, 'router failed');
+      this.#reply(x, 500, 'internal error');
+    }
+  }
+
+  #reply(x: Exchange, status: number, message: string, headers: http.OutgoingHttpHeaders = {}): true {
+    const { res } = x;
+    if (res.headersSent) {
+      res.destroy();
+      return true;
+    }
+    const body = `${status} ${message}\n`;
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
+    res.end(body);
+    return true;
+  }
+
+  #resolve(x: Exchange): boolean {
+    const header = x.req.headers.host;
+    if (header === undefined) return this.#reply(x, 400, 'missing Host header');
+    const name = normalizeHost(header);
+    if (name === undefined) return this.#reply(x, 400, 'malformed Host header');
+    const upstream = this.#routes.lookup(name);
+    if (!upstream) return this.#reply(x, 404, 'unknown host');
+    x.upstream = upstream;
+    x.tenant = upstream.site.schema;
+    return false;
+  }
+
+  #limitBody(x: Exchange): boolean {
+    const length = Number(x.req.headers['content-length'] ?? 0);
+    if (length > this.#options.bodyLimit) {
+      x.req.resume();
+      return this.#reply(x, 413, 'request body too large', { connection: 'close' });
+    }
+    return false;
+  }
+
+  #forwardedHeaders(x: Exchange): boolean {
+    addForwardedHeaders(x.req);
+    return false;
+  }
+
+  async #forward(x: Exchange): Promise<boolean> {
+    const waited = x.upstream!.next(this.#options.queueTimeout);
+    const port = typeof waited === 'object' ? await waited : waited;
+    if (x.res.destroyed) return true;
+    if (port === undefined) {
+      return this.#reply(x, 503, 'tenant not available', { 'retry-after': String(Math.max(1, Math.ceil(this.#options.queueTimeout / 1000))) });
+    }
+    this.#options.forwarder.web(x.req, x.res, port, (kind, error) => {
+      this.#options.log.warn({ tenant: x.tenant, requestId: x.requestId, err: error, kind }, 'forwarding failed');
+      if (kind === 'timeout') this.#reply(x, 504, 'worker timed out');
+      else this.#reply(x, 502, 'worker unavailable');
+    });
+    return true;
+  }
+
+  async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    const name = req.headers.host === undefined ? undefined : normalizeHost(req.headers.host);
+    if (name === undefined) return refuse(400, 'Bad Request');
+    const upstream = this.#routes.lookup(name);
+    if (!upstream) return refuse(404, 'Not Found');
+    const port = await upstream.next(this.#options.queueTimeout);
+    if (port === undefined) return refuse(503, 'Service Unavailable');
+    addForwardedHeaders(req);
+    this.#options.forwarder.ws(req, socket, head, port);
+  }
+
+  #finished(x: Exchange): void {
+    const { req, res } = x;
+    const entry: AccessEntry = {
+      tenant: x.tenant,
+      method: req.method ?? '',
+      path: (req.url ?? '').split('?')[0]!,
+      status: res.writableFinished ? res.statusCode : 499,
+      bytes: x.sent.bytes,
+      durationMs: Number(process.hrtime.bigint() - x.started) / 1e6,
+      requestId: x.requestId,
+    };
+    if (this.#options.accessLog) this.#options.log.info({ access: entry }, 'request');
+    this.#options.onResponse?.(entry);
+  }
+}

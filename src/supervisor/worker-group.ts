@@ -1,0 +1,236 @@
+// The workers of one site: forks them, hands each its start message, restarts
+// the ones that exit with backoff, and gives the router a ready worker's port.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { TenantSpec } from '../config/config.ts';
+import type { PrimaryMessage, WorkerMessage } from '../worker/worker-messages.ts';
+import { isWorkerMessage } from '../worker/worker-messages.ts';
+
+/** What the supervisor needs of a child process; `cluster.fork()` gives one. */
+export interface WorkerHandle {
+  readonly process: { readonly pid?: number | undefined };
+  send(message: PrimaryMessage): unknown;
+  kill(signal?: string): void;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
+}
+
+export type ForkWorker = () => WorkerHandle;
+
+export interface WorkerGroupOptions {
+  site: TenantSpec;
+  start: Extract<PrimaryMessage, { type: 'start' }>;
+  fork: ForkWorker;
+  log: Logger;
+  /** ms a worker may take to report ready. */
+  startTimeout: number;
+  /** ms a worker may take to drain before SIGKILL. */
+  stopTimeout: number;
+}
+
+export type WorkerState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopping' | 'stopped';
+export type GroupState = 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
+
+export interface WorkerStatus {
+  pid: number | null;
+  port: number | null;
+  state: WorkerState;
+  restarts: number;
+}
+
+/** Restart delay after the n-th consecutive failure: the first is immediate, then doubling to 30s. */
+export function backoffDelay(consecutive: number): number {
+  return consecutive <= 1 ? 0 : Math.min(500 * 2 ** (consecutive - 2), 30_000);
+}
+/** A worker that stayed up this long is healthy again: its failure count resets. */
+export const healthyAfter = 60_000;
+/** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */
+export const failedAfter = 5;
+
+class WorkerSlot {
+  state: WorkerState = 'starting';
+  port: number | null = null;
+  pid: number | null = null;
+  restarts = 0;
+  #consecutive = 0;
+  #readyAt = 0;
+  #handle: WorkerHandle | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  readonly #group: WorkerGroup;
+  readonly #options: WorkerGroupOptions;
+
+  constructor(group: WorkerGroup, options: WorkerGroupOptions) {
+    this.#group = group;
+    this.#options = options;
+  }
+
+  spawn(): void {
+    const { fork, start, startTimeout, log } = this.#options;
+    if (this.state !== 'failed') this.state = 'starting';
+    this.port = null;
+    const handle = fork();
+    this.#handle = handle;
+    this.pid = handle.process.pid ?? null;
+    let failure: string | undefined;
+    this.#exited = new Promise((resolve) => {
+      handle.on('exit', (code, signal) => {
+        clearTimeout(this.#timer);
+        this.#handle = undefined;
+        this.port = null;
+        resolve();
+        if (this.state === 'stopping' || this.state === 'stopped') {
+          this.state = 'stopped';
+          return;
+        }
+        this.#failed(failure ?? (signal ? `killed by ${signal}` : `exited with code ${code}`));
+      });
+    });
+    handle.on('message', (raw) => {
+      if (!isWorkerMessage(raw)) return;
+      const message: WorkerMessage = raw;
+      if (message.type === 'booted') {
+        handle.send(start);
+      } else if (message.type === 'ready') {
+        clearTimeout(this.#timer);
+        if (this.state === 'stopping') return;
+        this.state = 'ready';
+        this.port = message.port;
+        this.#readyAt = Date.now();
+        log.info({ workerPid: this.pid, port: message.port }, 'worker ready');
+        this.#group.changed();
+      } else if (message.type === 'failed') {
+        failure = message.error;
+      }
+    });
+    this.#timer = setTimeout(() => {
+      failure = `not ready within ${startTimeout} ms`;
+      handle.kill('SIGKILL');
+    }, startTimeout);
+  }
+
+  #failed(reason: string): void {
+    const { log } = this.#options;
+    if (this.#readyAt > 0 && Date.now() - this.#readyAt >= healthyAfter) this.#consecutive = 0;
+    this.#readyAt = 0;
+    this.#consecutive += 1;
+    this.restarts += 1;
+    const delay = backoffDelay(this.#consecutive);
+    this.state = this.#consecutive >= failedAfter ? 'failed' : 'backoff';
+    log.warn({ workerPid: this.pid, reason, restarts: this.restarts, delayMs: delay, failed: this.state === 'failed' }, 'worker exited; restarting');
+    this.pid = null;
+    this.#group.changed();
+    this.#timer = setTimeout(() => this.spawn(), delay);
+  }
+
+  async stop(timeout: number): Promise<void> {
+    clearTimeout(this.#timer);
+    const handle = this.#handle;
+    this.state = 'stopping';
+    if (handle) {
+      const kill = setTimeout(() => handle.kill('SIGKILL'), timeout + 1000);
+      try {
+        handle.send({ type: 'stop', timeout });
+      } catch {
+        handle.kill('SIGKILL');
+      }
+      await this.#exited;
+      clearTimeout(kill);
+    }
+    this.state = 'stopped';
+  }
+}
+
+export class WorkerGroup extends EventEmitter {
+  readonly site: TenantSpec;
+  readonly #slots: WorkerSlot[];
+  readonly #options: WorkerGroupOptions;
+  #next = 0;
+  #state: GroupState = 'starting';
+
+  constructor(options: WorkerGroupOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.site = options.site;
+    this.#options = options;
+    this.#slots = Array.from({ length: options.site.processes }, () => new WorkerSlot(this, options));
+    for (const slot of this.#slots) slot.spawn();
+  }
+
+  get state(): GroupState {
+    return this.#state;
+  }
+
+  /** Called by a slot whenever its state changes. */
+  changed(): void {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    const previous = this.#state;
+    if (this.#slots.some((s) => s.state === 'ready')) this.#state = 'ready';
+    else if (this.#slots.every((s) => s.state === 'failed')) this.#state = 'failed';
+    else this.#state = 'starting';
+    if (this.#state === 'ready') this.emit('ready');
+    if (this.#state !== previous) this.emit('state', this.#state);
+  }
+
+  /** The port of a ready worker, round robin; waits up to `timeout` ms; undefined if none. */
+  next(timeout: number): Promise<number | undefined> | number | undefined {
+    const port = this.#pick();
+    if (port !== undefined || this.#state === 'failed' || this.#state === 'stopped' || timeout <= 0) return port;
+    return new Promise((resolve) => {
+      const onState = (state: GroupState) => {
+        if (state === 'failed' || state === 'stopping' || state === 'stopped') finish();
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.off('ready', finish);
+        this.off('state', onState);
+        resolve(this.#pick());
+      };
+      const timer = setTimeout(finish, timeout);
+      this.on('ready', finish);
+      this.on('state', onState);
+    });
+  }
+
+  #pick(): number | undefined {
+    const count = this.#slots.length;
+    for (let i = 0; i < count; i++) {
+      const slot = this.#slots[(this.#next + i) % count]!;
+      if (slot.state === 'ready' && slot.port !== null) {
+        this.#next = (this.#next + i + 1) % count;
+        return slot.port;
+      }
+    }
+    return undefined;
+  }
+
+  /** Resolves once every worker is ready, or the group has failed. */
+  settled(): Promise<GroupState> {
+    const done = () => this.#slots.every((s) => s.state === 'ready') || this.#state === 'failed' || this.#state === 'stopped';
+    if (done()) return Promise.resolve(this.#state);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done()) return;
+        this.off('ready', check);
+        this.off('state', check);
+        resolve(this.#state);
+      };
+      this.on('ready', check);
+      this.on('state', check);
+    });
+  }
+
+  /** Stops routing to the workers, lets them finish in-flight requests, and waits for their exit. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopping';
+    this.emit('state', this.#state);
+    await Promise.all(this.#slots.map((s) => s.stop(this.#options.stopTimeout)));
+    this.#state = 'stopped';
+    this.emit('state', this.#state);
+  }
+
+  workers(): WorkerStatus[] {
+    return this.#slots.map((s) => ({ pid: s.pid, port: s.port, state: s.state, restarts: s.restarts }));
+  }
+}

@@ -1,0 +1,24 @@
+// The contract between tenantd and a tenant application module: its default
+// export receives this context and returns Node's request listener.
+import type { RequestListener, Server } from 'node:http';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+
+export interface AppTenant {
+  readonly schema: string;
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+export interface AppContext<DB = any> {
+  readonly tenant: AppTenant;
+  /** Connections pinned to the tenant schema, logged in as the tenant role. */
+  readonly db: Kysely<DB>;
+  /** Bound to the tenant. */
+  readonly log: Logger;
+  /** The worker's HTTP server, not yet listening: for `upgrade` (WebSocket) handlers. */
+  readonly server: Server;
+}
+
+export type AppFactory = (ctx: AppContext) => RequestListener | Promise<RequestListener>;

@@ -1,0 +1,29 @@
+// Every message between the primary and a worker: one typed union per direction,
+// imported by both sides.
+import type { TenantCredentials } from '../db/tenant-credentials.ts';
+import type { AppTenant } from './app-context.ts';
+
+export type PrimaryMessage =
+  /** Sent once after fork: what to serve and with which (tenant-only) credentials. */
+  | {
+    type: 'start';
+    tenant: AppTenant;
+    /** Absolute path of the application module. */
+    app: string;
+    credentials: TenantCredentials;
+    logLevel: string;
+  }
+  /** Stop accepting, finish in-flight requests within `timeout` ms, exit. */
+  | { type: 'stop'; timeout: number };
+
+export type WorkerMessage =
+  /** The worker's listener is in place: the primary may send `start` (a message sent earlier would be lost). */
+  | { type: 'booted' }
+  /** Listening on 127.0.0.1:`port`, a socket the worker owns. */
+  | { type: 'ready'; port: number }
+  /** Could not start (module failed to load, database unreachable...). */
+  | { type: 'failed'; error: string };
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
