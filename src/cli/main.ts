@@ -52,6 +52,10 @@ export async function run(argv: string[]): Promise<void> {
     if (error instanceof TenantdError) {
       process.stderr.write(`tenantd: ${error.message}\n`);
       process.exitCode = error.code === 'TENANTD_USAGE' ? 2 : 1;
+    } else if (typeof (error as { code?: unknown })?.code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) {
+      // A refusal from PostgreSQL: its message is the useful part.
+      process.stderr.write(`tenantd: database error: ${(error as Error).message} (SQLSTATE ${(error as { code: string }).code})\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`tenantd: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
       process.exitCode = 70;

@@ -42,6 +42,7 @@ export const migrateCommand: Command = {
       const result = await provisionSites({
         adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress,
       });
+      if (only.length === 0) await provisioner.syncRegistry(config.tenants.map((x) => x.schema));
       if (tty) process.stderr.write('\r\x1b[K');
       const rows = [...(result.shared ? [{ ...result.shared, schema: 'public (shared)' }] : []), ...result.sites];
       const width = Math.max(6, ...rows.map((r) => r.schema.length));

@@ -47,11 +47,11 @@ function loadFolder(folder: string): Promise<[string, MigrationModule][]> {
   if (!modules) {
     let names: string[] = [];
     try {
-      names = readdirSync(folder).filter((n) => /\.(ts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
+      names = readdirSync(folder).filter((n) => /\.(ts|mts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    modules = Promise.all(names.map(async (n) => [n.replace(/\.(ts|js|mjs)$/, ''), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
+    modules = Promise.all(names.map(async (n) => [n.replace(/\.(ts|mts|js|mjs)$/, ''), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
     loaded.set(folder, modules);
   }
   return modules;

@@ -189,8 +189,15 @@ export class Provisioner {
       const r = c.escapeIdentifier(row.rows[0].role);
       await c.query('begin');
       try {
-        await c.query(`drop schema if exists ${c.escapeIdentifier(schema)} cascade`);
+        // As the tenant role: the admin holds SET but not INHERIT on it, and only
+        // an owner may drop. DROP OWNED takes the schema and everything in it.
+        await c.query(`set local role ${r}`);
         await c.query(`drop owned by ${r}`);
+        await c.query('reset role');
+        // What the admin granted, the admin revokes.
+        await c.query(`revoke all on all tables in schema public from ${r}`);
+        await c.query(`revoke all on database ${c.escapeIdentifier(this.database)} from ${r}`);
+        await c.query(`drop schema if exists ${c.escapeIdentifier(schema)} cascade`);
         await c.query(`drop role if exists ${r}`);
         await c.query(`delete from public.${registryTable} where schema = $1`, [schema]);
         await c.query('commit');

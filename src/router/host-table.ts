@@ -10,7 +10,8 @@ export function normalizeHost(header: string): string | undefined {
   if (value.length === 0 || value.length > 260 || !hostHeader.test(value)) return undefined;
   const host = value.startsWith('[') ? value.slice(0, value.indexOf(']') + 1) : value.replace(/:\d+$/, '');
   const name = host.endsWith('.') ? host.slice(0, -1) : host;
-  return name.length === 0 || name.includes('..') ? undefined : name;
+  if (name.startsWith('[')) return name;
+  return name.split('.').every((label) => label.length > 0 && label.length <= 63) ? name : undefined;
 }
 
 export class HostTable<T> {

@@ -4,6 +4,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { Service } from '../../src/service.ts';
@@ -42,7 +43,16 @@ export function writeFiles(t: TestContext, files: Record<string, string>): strin
  * `yaml` is the config without `database.url`, `listen` and `admin`, which the
  * helper sets (fresh database, port 0).
  */
-export async function startService(t: TestContext, yaml: string, extraFiles: Record<string, string> = {}, db?: TestDatabase): Promise<RunningService> {
+export interface StartOptions {
+  /** More files beside tenantd.yaml (relative path → text). */
+  files?: Record<string, string>;
+  /** Reuse a database (its owner drops it). */
+  db?: TestDatabase;
+  log?: Logger;
+}
+
+export async function startService(t: TestContext, yaml: string, options: StartOptions = {}): Promise<RunningService> {
+  const { files: extraFiles = {}, db } = options;
   const database = db ?? await createTestDatabase();
   const dir = writeFiles(t, {
     ...extraFiles,
@@ -50,7 +60,7 @@ export async function startService(t: TestContext, yaml: string, extraFiles: Rec
   });
   const configFile = path.join(dir, 'tenantd.yaml');
   const config = loadConfig(configFile, {});
-  const service = new Service(config, { log: createLogger(process.env.TENANTD_TEST_LOG ?? 'silent') });
+  const service = new Service(config, { log: options.log ?? createLogger(process.env.TENANTD_TEST_LOG ?? 'silent') });
   // One hook, in order: workers hold connections to the database we drop.
   t.after(async () => {
     await service.stop();

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.ts';
+import { createTestDatabase, query } from './helpers/database.ts';
+import { writeFiles } from './helpers/service.ts';
+
+const tenants = (...schemas: string[]) => schemas.map((s) => `  - schema: ${s}\n    hosts: [${s}.test]`).join('\n');
+
+test('tenantd --help lists the commands; an unknown command is one line on stderr and a non-zero exit', async () => {
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  for (const name of ['serve', 'check', 'migrate', 'tenants list', 'tenants drop']) assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
+  const migrateHelp = await runCli(['migrate', '--help']);
+  assert.match(migrateHelp.stdout, /^usage: tenantd migrate \[-c FILE\] \[--tenant SCHEMA\]\.\.\. \[--concurrency N\]/);
+  const unknown = await runCli(['frobnicate']);
+  assert.notEqual(unknown.code, 0);
+  assert.equal(unknown.stderr, 'tenantd: TENANTD_USAGE: unknown command "frobnicate" (see --help)\n');
+  const badFlag = await runCli(['check', '--colour']);
+  assert.notEqual(badFlag.code, 0);
+  assert.equal(badFlag.stderr.split('\n').length, 2);
+});
+
+test('tenants list shows status and pending migrations; a removed tenant keeps its data until tenants drop --yes', async (t) => {
+  const db = await createTestDatabase();
+  t.after(() => db.drop());
+  const dir = writeFiles(t, { 'tenantd.yaml': `database:\n  url: ${db.url}\ntenants:\n${tenants('acme', 'globex')}\n` });
+  const config = path.join(dir, 'tenantd.yaml');
+
+  const before = JSON.parse((await runCli(['tenants', 'list', '--json', '-c', config])).stdout);
+  assert.deepEqual(before.map((r: { schema: string; status: string }) => [r.schema, r.status]), [['acme', 'new'], ['globex', 'new']]);
+
+  assert.equal((await runCli(['migrate', '-c', config])).code, 0);
+  await query(db.superUrl, "insert into globex.tasks (title) values ('keep me')");
+  const migrated = JSON.parse((await runCli(['tenants', 'list', '--json', '-c', config])).stdout);
+  assert.deepEqual(migrated, [
+    { schema: 'acme', name: 'acme', hosts: ['acme.test'], status: 'active', pendingMigrations: [] },
+    { schema: 'globex', name: 'globex', hosts: ['globex.test'], status: 'active', pendingMigrations: [] },
+  ]);
+
+  writeFileSync(config, `database:\n  url: ${db.url}\ntenants:\n${tenants('acme')}\n`);
+  const table = await runCli(['tenants', 'list', '-c', config]);
+  assert.match(table.stdout, /^globex\s+removed\s+0\s+globex\.test$/m);
+  assert.deepEqual((await query(db.superUrl, 'select title from globex.tasks')).rows, [{ title: 'keep me' }]);
+
+  const inConfig = await runCli(['tenants', 'drop', 'acme', '--yes', '-c', config]);
+  assert.equal(inConfig.code, 1);
+  assert.match(inConfig.stderr, /TENANTD_TENANT_IN_CONFIG: tenant acme is still in the config/);
+  const unconfirmed = await runCli(['tenants', 'drop', 'globex', '-c', config]);
+  assert.notEqual(unconfirmed.code, 0);
+  assert.match(unconfirmed.stderr, /add --yes/);
+  assert.equal((await query(db.superUrl, "select 1 from pg_namespace where nspname = 'globex'")).rowCount, 1);
+
+  const dropped = await runCli(['tenants', 'drop', 'globex', '--yes', '-c', config]);
+  assert.equal(dropped.code, 0, dropped.stderr);
+  assert.equal((await query(db.superUrl, "select 1 from pg_namespace where nspname = 'globex'")).rowCount, 0);
+  assert.equal((await query(db.superUrl, 'select 1 from pg_roles where rolname = $1', [`${db.name}_globex`])).rowCount, 0);
+  assert.deepEqual(JSON.parse((await runCli(['tenants', 'list', '--json', '-c', config])).stdout).map((r: { schema: string }) => r.schema), ['acme']);
+  const again = await runCli(['tenants', 'drop', 'globex', '--yes', '-c', config]);
+  assert.match(again.stderr, /TENANTD_TENANT_UNKNOWN/);
+});
+
+test('the admin role needs no superuser: provisioning works with CREATEROLE and database ownership alone', async (t) => {
+  const db = await createTestDatabase();
+  t.after(() => db.drop());
+  const admin = await query(db.superUrl, 'select rolsuper, rolcreaterole from pg_roles where rolname = $1', [decodeURIComponent(new URL(db.url).username)]);
+  assert.deepEqual(admin.rows, [{ rolsuper: false, rolcreaterole: true }]);
+  const dir = writeFiles(t, { 'tenantd.yaml': `database:\n  url: ${db.url}\ntenants:\n${tenants('acme')}\n` });
+  const result = await runCli(['migrate', '-c', path.join(dir, 'tenantd.yaml')]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const owner = await query(db.superUrl, "select nspowner::regrole::text as owner from pg_namespace where nspname = 'acme'");
+  assert.deepEqual(owner.rows, [{ owner: `${db.name}_acme` }]);
+  const tables = await query(db.superUrl, "select tableowner from pg_tables where schemaname = 'acme' and tablename = 'tasks'");
+  assert.deepEqual(tables.rows, [{ tableowner: `${db.name}_acme` }]);
+});

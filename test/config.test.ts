@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { demoApp, loadConfig } from '../src/config/load-config.ts';
+import { TenantdError } from '../src/errors.ts';
+import { runCli } from './helpers/cli.ts';
+import { writeFiles } from './helpers/service.ts';
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof TenantdError, String(error));
+    assert.equal(error.code, 'TENANTD_CONFIG_INVALID');
+    return error.message.split('\n').map((l) => l.trim()).filter((l) => !/^TENANTD_CONFIG_INVALID: \d+ problems$/.test(l)).map((l) => l.replace(/^TENANTD_CONFIG_INVALID: /, ''));
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+test('a minimal config gets the documented defaults, frozen', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [Acme.Test.]\n' });
+  const config = loadConfig(path.join(dir, 'tenantd.yaml'), {});
+  assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8080 });
+  assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9080 });
+  assert.equal(config.database.url, undefined);
+  assert.equal(config.database.dataDir, path.join(dir, 'data'));
+  assert.equal(config.app, demoApp);
+  assert.equal(config.router.bodyLimit, 1024 * 1024);
+  assert.equal(config.router.upstreamTimeout, 60_000);
+  assert.equal(config.workers.processes, 1);
+  assert.deepEqual(config.tenants[0], { schema: 'acme', name: 'acme', hosts: ['acme.test'], settings: {}, processes: 1 });
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.tenants[0]) && Object.isFrozen(config.router));
+});
+
+test('TENANTD_DATABASE_URL overrides database.url', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': 'database:\n  url: postgres://a:b@db1/x\n' });
+  assert.equal(loadConfig(path.join(dir, 'tenantd.yaml'), { TENANTD_DATABASE_URL: 'postgres://c:d@db2/y' }).database.url, 'postgres://c:d@db2/y');
+  assert.equal(loadConfig(path.join(dir, 'tenantd.yaml'), {}).database.url, 'postgres://a:b@db1/x');
+});
+
+test('every config error names the file, the line, the key path and what was expected', (t) => {
+  const dir = writeFiles(t, {
+    'tenantd.yaml': [
+      'listen: 0.0.0.0:8080',           // 1
+      'lisen: 8081',                    // 2
+      'router:',                        // 3
+      '  bodyLimit: lots',              // 4
+      'tenants:',                       // 5
+      '  - schema: acme',               // 6
+      '    hosts: [acme.test]',         // 7
+      '  - schema: Pg_Bad',             // 8
+      '    hosts:',                     // 9
+      '      - ok.test',                // 10
+      '      - "a..b"',                 // 11
+      '  - schema: public',             // 12
+      '    hosts: [p.test]',            // 13
+      '    processes: two',             // 14
+    ].join('\n'),
+  });
+  assert.deepEqual(problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {})).sort(), [
+    'lisen at tenantd.yaml:2 — unknown key',
+    'router.bodyLimit at tenantd.yaml:4 — "lots" is not a size: expected bytes or a number with k, m or g',
+    'tenants[1].hosts[1] at tenantd.yaml:11 — "a..b" is not a host name (letters, digits, hyphens, dots; "*." only as a prefix; no port)',
+    'tenants[1].schema at tenantd.yaml:8 — "Pg_Bad" is not a tenant schema name: expected ^[a-z][a-z0-9_]{0,47}$, not pg_*, not public',
+    'tenants[2].processes at tenantd.yaml:14 — expected number, got string',
+    'tenants[2].schema at tenantd.yaml:12 — "public" is not a tenant schema name: expected ^[a-z][a-z0-9_]{0,47}$, not pg_*, not public',
+  ]);
+});
+
+test('YAML syntax errors name the line', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test\n' });
+  const [line] = problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {}));
+  assert.match(line!, /^tenantd\.yaml:\d+ — /);
+});
+
+test('two tenants may not claim the same host or schema, across the config and tenantsDir', (t) => {
+  const dir = writeFiles(t, {
+    'tenantd.yaml': 'public:\n  hosts: [www.test]\ntenants:\n  - schema: acme\n    hosts: [acme.test, "*.acme.test"]\n  - schema: globex\n    hosts: [ACME.test.]\ntenantsDir: tenants.d\n',
+    'tenants.d/a.yaml': 'schema: acme\nhosts: [other.test]\n',
+    'tenants.d/b.yaml': 'schema: initech\nhosts:\n  - initech.test\n  - "*.acme.test"\n  - www.test\n',
+  });
+  assert.deepEqual(problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {})), [
+    'tenants[1].hosts[0] at tenantd.yaml:7 — host "acme.test" is already claimed by tenant acme',
+    'schema at tenants.d/a.yaml:1 — schema "acme" is already used at tenantd.yaml:4',
+    'hosts[1] at tenants.d/b.yaml:4 — host "*.acme.test" is already claimed by tenant acme',
+    'hosts[2] at tenants.d/b.yaml:5 — host "www.test" is already claimed by the public site',
+  ]);
+});
+
+test('tenantsDir adds one tenant per YAML file, and its errors name that file', (t) => {
+  const dir = writeFiles(t, {
+    'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\ntenantsDir: tenants.d\n',
+    'tenants.d/globex.yaml': 'schema: globex\nname: Globex\nhosts: [globex.test]\nsettings: { theme: green }\nprocesses: 2\n',
+    'tenants.d/notes.txt': 'not a tenant',
+  });
+  const config = loadConfig(path.join(dir, 'tenantd.yaml'), {});
+  assert.deepEqual(config.tenants.map((x) => [x.schema, x.name, x.processes]), [['acme', 'acme', 1], ['globex', 'Globex', 2]]);
+  assert.deepEqual(config.tenants[1]!.settings, { theme: 'green' });
+
+  const bad = writeFiles(t, {
+    'tenantd.yaml': 'tenantsDir: tenants.d\n',
+    'tenants.d/x.yaml': 'schema: x\nhosts: [x.test]\ncolour: red\n',
+  });
+  assert.deepEqual(problems(() => loadConfig(path.join(bad, 'tenantd.yaml'), {})), ['colour at tenants.d/x.yaml:3 — unknown key']);
+});
+
+test('the shipped config is the demo: acme and globex on port 8080 with the embedded database', () => {
+  const config = loadConfig(path.resolve(import.meta.dirname, '../config/tenantd.yaml'), {});
+  assert.equal(config.listen.port, 8080);
+  assert.equal(config.database.url, undefined);
+  assert.equal(config.database.dataDir, path.resolve(import.meta.dirname, '../data'));
+  assert.deepEqual(config.tenants.map((x) => [x.schema, x.hosts]), [['acme', ['acme.localhost']], ['globex', ['globex.localhost']]]);
+});
+
+test('tenantd check exits 0 for a valid config and 1 with every error, without a stack trace', async (t) => {
+  const good = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n' });
+  const ok = await runCli(['check', '-c', path.join(good, 'tenantd.yaml')]);
+  assert.equal(ok.code, 0);
+  assert.match(ok.stdout, /ok \(1 tenants, 1 hosts\)/);
+
+  const bad = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n    colour: red\n' });
+  const viaEnv = await runCli(['check'], { TENANTD_CONFIG: path.join(bad, 'tenantd.yaml') });
+  assert.equal(viaEnv.code, 1);
+  assert.equal(viaEnv.stderr, 'tenantd: TENANTD_CONFIG_INVALID: tenants[0].colour at tenantd.yaml:4 — unknown key\n');
+
+  const missing = await runCli(['check', '-c', path.join(good, 'nope.yaml')]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'tenantd: TENANTD_CONFIG_UNREADABLE: cannot read nope.yaml: ENOENT\n');
+});

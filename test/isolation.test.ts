@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { query } from './helpers/database.ts';
+import { probeApp, startService, type RunningService } from './helpers/service.ts';
+
+const config = `app: ${probeApp}
+tenants:
+  - schema: acme
+    hosts: [acme.test]
+  - schema: globex
+    hosts: [globex.test]
+`;
+
+interface Outcome { rows?: Record<string, unknown>[]; error?: string; code?: string }
+
+async function run(s: RunningService, host: string, ...sql: string[]): Promise<Outcome[]> {
+  const reply = await s.send(host, 'POST', '/sql', { sql });
+  assert.equal(reply.status, 200, reply.body);
+  return reply.json();
+}
+
+async function runOne(s: RunningService, host: string, sql: string): Promise<Outcome> {
+  return (await run(s, host, sql))[0]!;
+}
+
+test('a tenant application reads its own schema and the granted shared tables', async (t) => {
+  const s = await startService(t, config);
+  assert.deepEqual((await runOne(s, 'acme.test', 'select owner from secrets')).rows, [{ owner: 'acme' }]);
+  assert.deepEqual((await runOne(s, 'globex.test', 'select owner from secrets')).rows, [{ owner: 'globex' }]);
+  assert.deepEqual((await runOne(s, 'acme.test', 'select text from public.notices')).rows, [{ text: 'shared notice' }]);
+  const [who] = (await runOne(s, 'acme.test', 'select current_user as u, session_user as s')).rows!;
+  assert.equal(who!.u, `${s.db.name}_acme`);
+  assert.equal(who!.s, `${s.db.name}_acme`);
+});
+
+test("a tenant application cannot read another tenant's schema, by qualified name or by SET search_path", async (t) => {
+  const s = await startService(t, config);
+  assert.equal((await runOne(s, 'acme.test', 'select * from globex.secrets')).code, '42501');
+  // PostgreSQL skips a search_path schema the role has no USAGE on: the table is
+  // not even visible (42P01), and a qualified name is refused (42501).
+  const [set, read, qualified] = await run(s, 'acme.test', 'set search_path = globex, public', 'select * from secrets', 'select * from globex.secrets');
+  assert.equal(set!.error, undefined);
+  assert.equal(read!.code, '42P01');
+  assert.equal(qualified!.code, '42501');
+  assert.equal((await runOne(s, 'globex.test', 'delete from acme.secrets')).code, '42501');
+  assert.equal((await runOne(s, 'globex.test', 'drop table acme.secrets')).code, '42501');
+  const left = await query(s.db.superUrl, 'select owner from acme.secrets');
+  assert.deepEqual(left.rows, [{ owner: 'acme' }]);
+});
+
+test('a tenant application cannot write public, read ungranted shared tables, create schemas or become another role', async (t) => {
+  const s = await startService(t, config);
+  const admin = decodeURIComponent(new URL(s.db.url).username);
+  const refusals = [
+    "insert into public.notices (text) values ('defaced')",
+    'create table public.mine (id int)',
+    'select * from public.operator_only',
+    'select * from public.tenantd_tenants',
+    'create schema intruder',
+    `set role ${s.db.name}_globex`,
+    `set role ${admin}`,
+    `set session authorization ${admin}`,
+  ];
+  for (const sql of refusals) {
+    assert.equal((await runOne(s, 'acme.test', sql)).code, '42501', sql);
+  }
+  assert.deepEqual((await query(s.db.superUrl, 'select text from public.notices')).rows, [{ text: 'shared notice' }]);
+  assert.equal((await query(s.db.superUrl, "select 1 from pg_namespace where nspname = 'intruder'")).rowCount, 0);
+});
+
+test('the schema stays pinned through RESET and DISCARD ALL', async (t) => {
+  const s = await startService(t, config);
+  const outcomes = await run(s, 'acme.test', 'reset search_path', 'show search_path', 'discard all', 'show search_path', 'reset all', 'select owner from secrets');
+  assert.deepEqual(outcomes[1]!.rows, [{ search_path: 'acme' }]);
+  assert.deepEqual(outcomes[3]!.rows, [{ search_path: 'acme' }]);
+  assert.deepEqual(outcomes[5]!.rows, [{ owner: 'acme' }]);
+});
+
+test('tenant roles are plain login roles and workers never see the admin credentials', async (t) => {
+  const s = await startService(t, config);
+  const roles = await query(s.db.superUrl, `select rolname, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolbypassrls
+    from pg_roles where rolname in ($1, $2) order by rolname`, [`${s.db.name}_acme`, `${s.db.name}_globex`]);
+  assert.equal(roles.rowCount, 2);
+  for (const r of roles.rows) {
+    assert.deepEqual([r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolinherit, r.rolbypassrls], [false, false, false, false, false], r.rolname);
+  }
+  const adminUrl = new URL(s.db.url);
+  const seen = JSON.stringify((await s.get('acme.test', '/env')).json());
+  assert.ok(!seen.includes(adminUrl.password), 'the admin password is not in a worker');
+  assert.ok(!seen.includes(decodeURIComponent(adminUrl.username)), 'the admin role is not in a worker');
+  assert.ok(!seen.includes('TENANTD_DATABASE_URL'));
+});
