@@ -10,7 +10,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/load-config.ts';
 import { EmbeddedServer } from '../src/db/embedded-server.ts';
 import { createLogger } from '../src/log/logger.ts';
-import { Service } from '../src/service.ts';
+import { Service } from '../src/service/service.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);

@@ -1,6 +1,8 @@
-// tenantd serve: runs the service in the foreground until SIGTERM or SIGINT.
+// tenantd serve: runs the service in the foreground. SIGHUP reloads the config;
+// SIGTERM or SIGINT stop it gracefully, a second one at once.
 import { createLogger } from '../log/logger.ts';
-import { Service } from '../service.ts';
+import { Service } from '../service/service.ts';
+import { systemdNotifier } from '../service/systemd-notify.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';
 
@@ -11,27 +13,36 @@ export const serveCommand: Command = {
   async run(values) {
     const config = readConfig(values);
     const log = createLogger(config.log.level, { role: 'primary' });
+    const systemd = systemdNotifier(process.env, (error) => log.warn({ err: error }, 'systemd-notify failed'));
     const service = new Service(config, { log });
     let stopping: Promise<void> | undefined;
     let stopped!: () => void;
     const done = new Promise<void>((resolve) => { stopped = resolve; });
     const stop = (signal: string) => {
       if (stopping) {
-        // A second signal: the operator wants out now.
+        // A second signal: the operator wants out now. Workers exit with the IPC channel.
         log.warn({ signal }, 'second signal; exiting at once');
         process.exit(1);
       }
-      log.info({ signal }, 'stopping');
-      stopping = service.stop().finally(() => stopped());
+      log.info({ signal }, 'stopping: finishing in-flight requests');
+      stopping = systemd.notify('STOPPING=1').then(() => service.stop()).finally(() => stopped());
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      void (async () => {
+        await systemd.notify('RELOADING=1');
+        const result = await service.reload();
+        await systemd.notify('READY=1', result.ok ? 'reloaded' : 'reload rejected; running the previous config');
+      })();
+    });
     try {
       await service.start();
     } catch (error) {
       await service.stop().catch(() => {});
       throw error;
     }
+    await systemd.notify('READY=1', `serving ${config.tenants.length} tenants`);
     await done;
     return 0;
   },

@@ -8,26 +8,26 @@ import { createProxyServer } from 'http-proxy-3';
 export type ForwardFailure = 'refused' | 'timeout';
 
 export interface Forwarder {
-  /** Forwards `req` to 127.0.0.1:`port`; calls `onFailure` if no answer can be relayed. */
-  web(req: http.IncomingMessage, res: http.ServerResponse, port: number, onFailure: (kind: ForwardFailure, error: Error) => void): void;
+  /**
+   * Forwards `req` to 127.0.0.1:`port`; calls `onFailure` if no answer can be relayed,
+   * with 'timeout' when the worker sent nothing for `timeout` ms.
+   */
+  web(req: http.IncomingMessage, res: http.ServerResponse, port: number, timeout: number, onFailure: (kind: ForwardFailure, error: Error) => void): void;
   /** Forwards a WebSocket upgrade. */
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, port: number): void;
   close(): void;
 }
 
-export interface ForwarderOptions {
-  /** ms without a byte from the worker before the request fails with 504. */
-  upstreamTimeout: number;
-}
-
+const timeoutOf = Symbol('tenantd.timeout');
 const timedOut = Symbol('tenantd.timedOut');
+type Marked = Record<symbol, unknown>;
 
-export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
+export function createHttpProxyForwarder(): Forwarder {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
   const proxy = createProxyServer({ agent, ws: true, xfwd: false, proxyTimeout: 0 });
   proxy.on('proxyReq', (proxyReq, req) => {
-    proxyReq.setTimeout(options.upstreamTimeout, () => {
-      (req as unknown as Record<symbol, boolean>)[timedOut] = true;
+    proxyReq.setTimeout((req as unknown as Marked)[timeoutOf] as number, () => {
+      (req as unknown as Marked)[timedOut] = true;
       proxyReq.destroy();
     });
   });
@@ -36,9 +36,10 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
     if (target && 'destroy' in target && !(target instanceof http.ServerResponse)) target.destroy();
   });
   return {
-    web(req, res, port, onFailure) {
+    web(req, res, port, timeout, onFailure) {
+      (req as unknown as Marked)[timeoutOf] = timeout;
       proxy.web(req, res, { target: { host: '127.0.0.1', port } }, (error) => {
-        const kind = (req as unknown as Record<symbol, boolean>)[timedOut] ? 'timeout' : 'refused';
+        const kind = (req as unknown as Marked)[timedOut] ? 'timeout' : 'refused';
         onFailure(kind, error);
       });
     },

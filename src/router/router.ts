@@ -14,15 +14,21 @@ export interface Upstream {
   next(timeout: number): Promise<number | undefined> | number | undefined;
 }
 
-export interface RouterOptions {
-  forwarder: Forwarder;
-  log: Logger;
+/** What a reload may change. */
+export interface RouterLimits {
   /** Bytes. */
   bodyLimit: number;
   /** ms a request waits for a worker that is not ready. */
   queueTimeout: number;
+  /** ms a worker may stay silent before 504. */
+  upstreamTimeout: number;
   /** Write an access-log line per request. */
   accessLog: boolean;
+}
+
+export interface RouterOptions extends RouterLimits {
+  forwarder: Forwarder;
+  log: Logger;
   /** Called once per finished request (metrics). */
   onResponse?: (entry: AccessEntry) => void;
 }
@@ -82,7 +88,7 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 export class Router {
   readonly server: http.Server;
   #routes: HostTable<Upstream>;
-  readonly #options: RouterOptions;
+  #options: RouterOptions;
   readonly #passes: Pass[];
 
   constructor(routes: HostTable<Upstream>, options: RouterOptions) {
@@ -109,6 +115,10 @@ export class Router {
   /** Swaps the host table at once (reload): new requests see only the new routes. */
   setRoutes(routes: HostTable<Upstream>): void {
     this.#routes = routes;
+  }
+
+  setLimits(limits: RouterLimits): void {
+    this.#options = { ...this.#options, ...limits };
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -171,7 +181,7 @@ export class Router {
     if (port === undefined) {
       return this.#reply(x, 503, 'tenant not available', { 'retry-after': String(Math.max(1, Math.ceil(this.#options.queueTimeout / 1000))) });
     }
-    this.#options.forwarder.web(x.req, x.res, port, (kind, error) => {
+    this.#options.forwarder.web(x.req, x.res, port, this.#options.upstreamTimeout, (kind, error) => {
       this.#options.log.warn({ tenant: x.tenant, requestId: x.requestId, err: error, kind }, 'forwarding failed');
       if (kind === 'timeout') this.#reply(x, 504, 'worker timed out');
       else this.#reply(x, 502, 'worker unavailable');

@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { Service } from '../../src/service.ts';
+import { Service } from '../../src/service/service.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { request, type Reply, type RequestOptions } from './http.ts';
 

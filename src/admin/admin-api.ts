@@ -1,0 +1,56 @@
+// The admin API, on its own listener (loopback by default): health, readiness,
+// status, Prometheus metrics and reload. Never reachable through the router.
+import http from 'node:http';
+import type { Logger } from 'pino';
+import type { ReloadResult, SiteStatus } from '../service/service.ts';
+
+/** What the admin API needs of the service. */
+export interface AdminTarget {
+  ready(): boolean;
+  status(): SiteStatus[];
+  reload(): Promise<ReloadResult>;
+  metrics(): string;
+}
+
+export function createAdminApi(target: AdminTarget, log: Logger): http.Server {
+  const json = (res: http.ServerResponse, status: number, value: unknown) => {
+    const body = `${JSON.stringify(value)}\n`;
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  };
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    const route = `${method} ${path}`;
+    switch (route) {
+      case 'GET /healthz':
+        return json(res, 200, { ok: true });
+      case 'GET /readyz': {
+        const ready = target.ready();
+        return json(res, ready ? 200 : 503, { ready });
+      }
+      case 'GET /status':
+        return json(res, 200, { tenants: target.status() });
+      case 'GET /metrics': {
+        const body = target.metrics();
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      case 'POST /reload':
+        req.resume();
+        target.reload().then(
+          (result) => json(res, result.ok ? 200 : 422, result),
+          (error: unknown) => {
+            log.error({ err: error }, 'reload failed');
+            json(res, 500, { ok: false, error: (error as Error).message });
+          },
+        );
+        return;
+      default: {
+        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload'].includes(path ?? '');
+        return json(res, known ? 405 : 404, { error: known ? 'method not allowed' : 'not found' });
+      }
+    }
+  });
+}

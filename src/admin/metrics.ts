@@ -1,0 +1,90 @@
+// Prometheus text metrics: requests, latency and 5xx per tenant from the router,
+// and per worker its restarts and memory, read from /proc (no IPC, so a slow
+// worker cannot hold up a scrape).
+import { readFileSync } from 'node:fs';
+import type { AccessEntry } from '../router/router.ts';
+import type { SiteStatus } from '../service/service.ts';
+
+const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const pageSize = 4096;
+
+interface TenantSeries {
+  byClass: Map<string, number>;
+  errors: number;
+  /** Cumulative counts per bucket, then +Inf. */
+  histogram: number[];
+  sum: number;
+  count: number;
+}
+
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Resident memory of a process from /proc/<pid>/statm; undefined where there is none. */
+export function residentBytes(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * pageSize;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Metrics {
+  readonly #tenants = new Map<string, TenantSeries>();
+
+  /** Router hook: one call per finished request. */
+  observe(entry: AccessEntry): void {
+    const tenant = entry.tenant ?? '';
+    let series = this.#tenants.get(tenant);
+    if (!series) {
+      series = { byClass: new Map(), errors: 0, histogram: new Array(buckets.length + 1).fill(0), sum: 0, count: 0 };
+      this.#tenants.set(tenant, series);
+    }
+    const code = `${Math.floor(entry.status / 100)}xx`;
+    series.byClass.set(code, (series.byClass.get(code) ?? 0) + 1);
+    if (entry.status >= 500) series.errors += 1;
+    const seconds = entry.durationMs / 1000;
+    for (let i = 0; i < buckets.length; i++) if (seconds <= buckets[i]!) series.histogram[i]! += 1;
+    series.histogram[buckets.length]! += 1;
+    series.sum += seconds;
+    series.count += 1;
+  }
+
+  render(sites: SiteStatus[]): string {
+    const out: string[] = [];
+    const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
+
+    help('tenantd_requests_total', 'counter', 'Requests answered by the router, by tenant ("" = no tenant) and status class.');
+    for (const [tenant, s] of this.#tenants) {
+      for (const [code, n] of s.byClass) out.push(`tenantd_requests_total{tenant="${label(tenant)}",code="${code}"} ${n}`);
+    }
+    help('tenantd_request_errors_total', 'counter', 'Requests answered with a 5xx status, by tenant.');
+    for (const [tenant, s] of this.#tenants) out.push(`tenantd_request_errors_total{tenant="${label(tenant)}"} ${s.errors}`);
+    help('tenantd_request_duration_seconds', 'histogram', 'Time from request to response end, by tenant.');
+    for (const [tenant, s] of this.#tenants) {
+      const t = label(tenant);
+      buckets.forEach((le, i) => out.push(`tenantd_request_duration_seconds_bucket{tenant="${t}",le="${le}"} ${s.histogram[i]}`));
+      out.push(`tenantd_request_duration_seconds_bucket{tenant="${t}",le="+Inf"} ${s.histogram[buckets.length]}`);
+      out.push(`tenantd_request_duration_seconds_sum{tenant="${t}"} ${s.sum}`);
+      out.push(`tenantd_request_duration_seconds_count{tenant="${t}"} ${s.count}`);
+    }
+
+    help('tenantd_tenant_up', 'gauge', '1 when the tenant has a ready worker.');
+    for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' ? 1 : 0}`);
+    help('tenantd_worker_restarts_total', 'counter', 'Worker restarts after an exit, by tenant.');
+    for (const site of sites) {
+      out.push(`tenantd_worker_restarts_total{tenant="${label(site.schema)}"} ${site.workers.reduce((n, w) => n + w.restarts, 0)}`);
+    }
+    help('tenantd_worker_resident_memory_bytes', 'gauge', 'Resident memory of each running worker.');
+    for (const site of sites) {
+      for (const w of site.workers) {
+        const bytes = w.pid === null ? undefined : residentBytes(w.pid);
+        if (bytes !== undefined) out.push(`tenantd_worker_resident_memory_bytes{tenant="${label(site.schema)}",pid="${w.pid}"} ${bytes}`);
+      }
+    }
+    help('tenantd_primary_resident_memory_bytes', 'gauge', 'Resident memory of the primary (router) process.');
+    out.push(`tenantd_primary_resident_memory_bytes ${process.memoryUsage.rss()}`);
+    return `${out.join('\n')}\n`;
+  }
+}

@@ -1,0 +1,355 @@
+// The primary process: config → provisioning → supervisor → router. Provisions
+// every site before it routes to it, starts its workers, then its hosts; a reload
+// applies a new config as a difference, through the same steps.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { diffConfig, sitesOf } from '../config/config-diff.ts';
+import type { Config, TenantSpec } from '../config/config.ts';
+import { loadConfig } from '../config/load-config.ts';
+import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
+import { Provisioner } from '../db/provisioner.ts';
+import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
+import { tenantUrl } from '../db/tenant-credentials.ts';
+import { createAdminApi } from '../admin/admin-api.ts';
+import { Metrics } from '../admin/metrics.ts';
+import type http from 'node:http';
+import { createHttpProxyForwarder, type Forwarder } from '../router/forwarder.ts';
+import { HostTable } from '../router/host-table.ts';
+import { Router, type RouterLimits, type Upstream } from '../router/router.ts';
+import { clusterFork } from '../supervisor/cluster-fork.ts';
+import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
+
+export interface ServiceOptions {
+  log: Logger;
+  /** How workers are started; default node:cluster. */
+  fork?: ForkWorker;
+  /** The environment the config was read with (TENANTD_DATABASE_URL); default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A site that could not be provisioned: every request gets 503. */
+class UnavailableSite implements Upstream {
+  readonly site: TenantSpec;
+  readonly error: string;
+  constructor(site: TenantSpec, error: string) {
+    this.site = site;
+    this.error = error;
+  }
+  next(): undefined {
+    return undefined;
+  }
+}
+
+type Site = WorkerGroup | UnavailableSite;
+
+export interface SiteStatus {
+  schema: string;
+  hosts: readonly string[];
+  state: GroupState;
+  error?: string;
+  workers: WorkerStatus[];
+}
+
+export type ReloadResult =
+  | {
+    ok: true;
+    added: string[];
+    removed: string[];
+    changed: string[];
+    unchanged: string[];
+    /** Sites whose new workers could not start: added ones answer 503, changed ones keep their old workers. */
+    failed: { schema: string; error: string }[];
+    /** Changed keys that only a restart applies. */
+    restartRequired: string[];
+  }
+  | { ok: false; error: string };
+
+/** Env variables that carry admin credentials: never inherited by a worker. */
+const secretEnv = ['TENANTD_DATABASE_URL', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
+
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function limitsOf(config: Config): RouterLimits {
+  return { ...config.router, accessLog: config.log.access };
+}
+
+export class Service {
+  readonly #log: Logger;
+  readonly #fork: ForkWorker;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly metrics = new Metrics();
+  #config: Config;
+  #database: DatabaseHandle | undefined;
+  #provisioner: Provisioner | undefined;
+  #forwarder: Forwarder | undefined;
+  #router: Router | undefined;
+  #admin: http.Server | undefined;
+  #sites = new Map<string, Site>();
+  /** Groups that left the routes and are finishing their requests. */
+  readonly #draining = new Set<Promise<void>>();
+  /** Tenant role passwords, made anew at each start; held only here and by each tenant's workers. */
+  readonly #passwords = new Map<string, string>();
+  #reloads: Promise<unknown> = Promise.resolve();
+  #stopping = false;
+
+  constructor(config: Config, options: ServiceOptions) {
+    this.#config = config;
+    this.#log = options.log;
+    this.#fork = options.fork ?? clusterFork;
+    this.#env = { TENANTD_DATABASE_URL: (options.env ?? process.env).TENANTD_DATABASE_URL };
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The router's bound address. */
+  get address(): AddressInfo {
+    return this.#router!.server.address() as AddressInfo;
+  }
+
+  /** The admin API's bound address. */
+  get adminAddress(): AddressInfo {
+    return this.#admin!.address() as AddressInfo;
+  }
+
+  metricsText(): string {
+    return this.metrics.render(this.status());
+  }
+
+  async start(): Promise<void> {
+    const config = this.#config;
+    const log = this.#log;
+    // First, so that /healthz answers and /readyz says 503 while tenants provision.
+    this.#admin = createAdminApi({
+      ready: () => this.ready(),
+      status: () => this.status(),
+      reload: () => this.reload(),
+      metrics: () => this.metricsText(),
+    }, log.child({ component: 'admin' }));
+    await listen(this.#admin, config.admin.host, config.admin.port);
+    this.#database = await openDatabase(config, (m) => log.info(m));
+    for (const name of secretEnv) delete process.env[name];
+    this.#provisioner = new Provisioner({
+      adminUrl: this.#database.adminUrl,
+      rolePrefix: config.database.rolePrefix,
+      connectionLimit: config.database.connectionLimit,
+      statementTimeout: config.database.statementTimeout,
+    });
+
+    const { started } = await this.#startSites(config, sitesOf(config), false);
+    this.#sites = started;
+    await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
+
+    this.#forwarder = createHttpProxyForwarder();
+    this.#router = new Router(this.#routes(this.#sites), {
+      ...limitsOf(config),
+      forwarder: this.#forwarder,
+      log: log.child({ component: 'router' }),
+      onResponse: (entry) => this.metrics.observe(entry),
+    });
+    await listen(this.#router.server, config.listen.host, config.listen.port);
+    log.info({
+      listen: `${config.listen.host}:${this.address.port}`,
+      admin: `${config.admin.host}:${this.adminAddress.port}`,
+      tenants: config.tenants.length,
+    }, 'tenantd serving');
+  }
+
+  /**
+   * Provisions `sites` (schema, role, migrations), then starts their workers and
+   * waits until each is ready or has failed. Sites that could not be provisioned
+   * become UnavailableSite.
+   */
+  async #startSites(config: Config, sites: TenantSpec[], skipShared: boolean): Promise<{ started: Map<string, Site>; results: SiteResult[] }> {
+    for (const site of sites) {
+      if (!this.#passwords.has(site.schema)) this.#passwords.set(site.schema, randomBytes(24).toString('base64url'));
+    }
+    const provisioned = await provisionSites({
+      adminUrl: this.#database!.adminUrl,
+      provisioner: this.#provisioner!,
+      sites,
+      folders: config.migrations,
+      concurrency: config.migrations.concurrency,
+      passwords: this.#passwords,
+      skipShared,
+      onResult: (r) => this.#logResult(r),
+    });
+    const started = new Map<string, Site>();
+    provisioned.sites.forEach((result, i) => {
+      const spec = sites[i]!;
+      started.set(spec.schema, result.ok ? this.#startGroup(config, spec) : new UnavailableSite(spec, result.error ?? 'failed'));
+    });
+    await Promise.all([...started.values()].map((s) => (s instanceof WorkerGroup ? s.settled() : undefined)));
+    return { started, results: provisioned.sites };
+  }
+
+  #logResult(result: SiteResult): void {
+    if (result.ok) this.#log.info({ tenant: result.schema, applied: result.applied }, 'provisioned');
+    else this.#log.error({ tenant: result.schema, stage: result.stage, error: result.error }, 'provisioning failed; the tenant answers 503');
+  }
+
+  #startGroup(config: Config, spec: TenantSpec): WorkerGroup {
+    const role = this.#provisioner!.roleOf(spec.schema);
+    return new WorkerGroup({
+      site: spec,
+      fork: this.#fork,
+      log: this.#log.child({ tenant: spec.schema }),
+      startTimeout: config.workers.startTimeout,
+      stopTimeout: config.workers.stopTimeout,
+      start: {
+        type: 'start',
+        tenant: { schema: spec.schema, name: spec.name, hosts: spec.hosts, settings: spec.settings },
+        app: config.app,
+        credentials: {
+          url: tenantUrl(this.#database!.adminUrl, role, this.#passwords.get(spec.schema)!),
+          schema: spec.schema,
+          poolSize: config.database.poolSize,
+        },
+        logLevel: config.log.level,
+      },
+    });
+  }
+
+  #routes(sites: Map<string, Site>): HostTable<Upstream> {
+    const table = new HostTable<Upstream>();
+    for (const site of sites.values()) for (const host of site.site.hosts) table.add(host, site);
+    return table;
+  }
+
+  /** Lets a group finish its requests and exit, without holding up the caller. */
+  #drain(site: Site): void {
+    if (!(site instanceof WorkerGroup)) return;
+    const done = site.stop().finally(() => this.#draining.delete(done));
+    this.#draining.add(done);
+  }
+
+  /**
+   * Re-reads the config file. A config that does not load is rejected whole and
+   * the running one stays; a valid one is applied as a difference. Reloads run
+   * one at a time, in the order asked.
+   */
+  reload(): Promise<ReloadResult> {
+    const run = this.#reloads.then(() => this.#reload());
+    this.#reloads = run.catch(() => {});
+    return run;
+  }
+
+  async #reload(): Promise<ReloadResult> {
+    if (this.#stopping) return { ok: false, error: 'TENANTD_STOPPING: the service is shutting down' };
+    const current = this.#config;
+    let loaded: Config;
+    try {
+      loaded = loadConfig(current.file, this.#env);
+    } catch (error) {
+      const message = (error as Error).message;
+      this.#log.error({ error: message }, 'reload rejected; the running config stays');
+      return { ok: false, error: message };
+    }
+    const diff = diffConfig(current, loaded);
+    // Addresses and the database are bound at start: keep them until a restart.
+    const next: Config = Object.freeze({
+      ...loaded,
+      listen: current.listen,
+      admin: current.admin,
+      database: Object.freeze({
+        ...loaded.database,
+        url: current.database.url, dataDir: current.database.dataDir, port: current.database.port, rolePrefix: current.database.rolePrefix,
+      }),
+    });
+
+    const { started, results } = await this.#startSites(next, [...diff.added, ...diff.changed], false);
+    const failed: { schema: string; error: string }[] = [];
+    const sites = new Map<string, Site>();
+    const retired: Site[] = [];
+    for (const spec of sitesOf(next)) {
+      const old = this.#sites.get(spec.schema);
+      const fresh = started.get(spec.schema);
+      if (!fresh) {
+        sites.set(spec.schema, old!);
+        continue;
+      }
+      const result = results.find((r) => r.schema === spec.schema);
+      const healthy = fresh instanceof WorkerGroup && fresh.state === 'ready';
+      if (!healthy) failed.push({ schema: spec.schema, error: fresh instanceof UnavailableSite ? fresh.error : (result?.error ?? 'workers failed to start') });
+      if (old && !healthy) {
+        // A changed tenant whose new workers cannot start keeps its old ones.
+        sites.set(spec.schema, old);
+        retired.push(fresh);
+      } else {
+        sites.set(spec.schema, fresh);
+        if (old) retired.push(old);
+      }
+    }
+    for (const spec of diff.removed) retired.push(this.#sites.get(spec.schema)!);
+
+    // Routing moves at once; then what left it drains.
+    this.#router?.setRoutes(this.#routes(sites));
+    this.#router?.setLimits(limitsOf(next));
+    this.#sites = sites;
+    this.#config = next;
+    for (const site of retired) this.#drain(site);
+    this.#log.level = next.log.level;
+    await this.#provisioner!.syncRegistry(next.tenants.map((t) => t.schema));
+
+    const names = (specs: TenantSpec[]) => specs.map((s) => s.schema);
+    const result: ReloadResult = {
+      ok: true,
+      added: names(diff.added),
+      removed: names(diff.removed),
+      changed: names(diff.changed),
+      unchanged: names(diff.unchanged),
+      failed,
+      restartRequired: diff.restartRequired,
+    };
+    if (diff.restartRequired.length > 0) this.#log.warn({ keys: diff.restartRequired }, 'these changes apply at the next restart');
+    this.#log.info(result, 'reload applied');
+    return result;
+  }
+
+  /** True when every site has a ready worker. */
+  ready(): boolean {
+    return this.#router !== undefined && !this.#stopping && [...this.#sites.values()].every((s) => s instanceof WorkerGroup && s.state === 'ready');
+  }
+
+  status(): SiteStatus[] {
+    return [...this.#sites.values()].map((site) => site instanceof WorkerGroup
+      ? { schema: site.site.schema, hosts: site.site.hosts, state: site.state, workers: site.workers() }
+      : { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] });
+  }
+
+  /** Stops accepting, lets in-flight requests finish (bounded), stops workers and the database. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await this.#reloads;
+    const router = this.#router;
+    if (router) {
+      const closed = new Promise<void>((resolve) => router.server.close(() => resolve()));
+      router.server.closeIdleConnections();
+      const force = setTimeout(() => router.server.closeAllConnections(), this.#config.workers.stopTimeout);
+      await closed;
+      clearTimeout(force);
+    }
+    for (const site of this.#sites.values()) this.#drain(site);
+    await Promise.all(this.#draining);
+    if (this.#admin?.listening) {
+      const closed = new Promise((resolve) => this.#admin!.close(resolve));
+      this.#admin.closeAllConnections();
+      await closed;
+    }
+    this.#forwarder?.close();
+    await this.#provisioner?.close();
+    await this.#database?.close();
+    this.#log.info('tenantd stopped');
+  }
+}
