@@ -1,12 +1,12 @@
 // Talks to the running service's admin API, at the `admin` address of the config.
 import http from 'node:http';
-import type { Config } from '../config/config.ts';
+import type { Address } from '../config/config.ts';
 import { errors } from '../errors.ts';
 
 export interface AdminReply { status: number; body: unknown }
 
-export function adminRequest(config: Config, method: string, path: string, timeout = 120_000): Promise<AdminReply> {
-  const { host: bound, port } = config.admin;
+export function adminRequest(admin: Address, method: string, path: string, timeout = 120_000): Promise<AdminReply> {
+  const { host: bound, port } = admin;
   // An admin API bound to every interface is reached on loopback.
   const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;

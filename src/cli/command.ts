@@ -1,7 +1,11 @@
 // What every command module exports, and the config lookup they share.
 import type { ParseArgsConfig } from 'node:util';
-import type { Config } from '../config/config.ts';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Address, Config } from '../config/config.ts';
+import { address } from '../config/config-schema.ts';
 import { defaultConfigFile, loadConfig } from '../config/load-config.ts';
+import { TenantdError } from '../errors.ts';
 
 export interface Command {
   summary: string;
@@ -17,4 +21,25 @@ export function configPath(values: Record<string, unknown>): string {
 
 export function readConfig(values: Record<string, unknown>): Config {
   return loadConfig(configPath(values));
+}
+
+/**
+ * The admin address of the running service. A config being edited may be invalid
+ * (that is what `reload` is about to find out), so only `admin` must be readable.
+ */
+export function readAdminAddress(values: Record<string, unknown>): Address {
+  try {
+    return readConfig(values).admin;
+  } catch (error) {
+    if (!(error instanceof TenantdError) || error.code !== 'TENANTD_CONFIG_INVALID') throw error;
+    let raw: unknown;
+    try {
+      raw = parse(readFileSync(configPath(values), 'utf8'));
+    } catch {
+      throw error;
+    }
+    const parsed = address.default('127.0.0.1:9080').safeParse((raw as { admin?: unknown } | null)?.admin);
+    if (!parsed.success) throw error;
+    return parsed.data;
+  }
 }

@@ -1,7 +1,7 @@
 // tenantd reload: asks the running service to re-read its config; exit 0 when
 // applied, 1 when rejected (with the error).
 import type { Command } from './command.ts';
-import { readConfig } from './command.ts';
+import { readAdminAddress } from './command.ts';
 import { adminRequest } from './admin-client.ts';
 
 export const reloadCommand: Command = {
@@ -9,8 +9,7 @@ export const reloadCommand: Command = {
   usage: '[-c FILE] [--json]',
   options: { json: { type: 'boolean' } },
   async run(values) {
-    const config = readConfig(values);
-    const { status, body } = await adminRequest(config, 'POST', '/reload');
+    const { status, body } = await adminRequest(readAdminAddress(values), 'POST', '/reload');
     const result = body as { ok: boolean; error?: string; added?: string[]; removed?: string[]; changed?: string[]; failed?: { schema: string; error: string }[]; restartRequired?: string[] };
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

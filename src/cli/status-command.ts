@@ -1,7 +1,7 @@
 // tenantd status: the running service's tenants and workers.
 import type { SiteStatus } from '../service/service.ts';
 import type { Command } from './command.ts';
-import { readConfig } from './command.ts';
+import { readAdminAddress } from './command.ts';
 import { adminRequest } from './admin-client.ts';
 
 export const statusCommand: Command = {
@@ -9,8 +9,7 @@ export const statusCommand: Command = {
   usage: '[-c FILE] [--json]',
   options: { json: { type: 'boolean' } },
   async run(values) {
-    const config = readConfig(values);
-    const { body } = await adminRequest(config, 'GET', '/status', 10_000);
+    const { body } = await adminRequest(readAdminAddress(values), 'GET', '/status', 10_000);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       return 0;

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.ts';
+import { eventually, request } from './helpers/http.ts';
+import { hammer } from './helpers/load.ts';
+import { probeApp, writeFiles } from './helpers/service.ts';
+import { isAlive, startServe } from './helpers/serve-process.ts';
+
+const tenants = `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: globex\n    hosts: [globex.test]\n`;
+
+async function workerPids(adminPort: number): Promise<Map<string, number[]>> {
+  const status = (await request(adminPort, { host: '127.0.0.1', path: '/status' })).json();
+  return new Map(status.tenants.map((x: { schema: string; workers: { pid: number }[] }) => [x.schema, x.workers.map((w) => w.pid)]));
+}
+
+test('SIGTERM lets a slow request in flight finish, stops every worker and exits 0', async (t) => {
+  const s = await startServe(t, tenants);
+  const pids = [...(await workerPids(s.adminPort)).values()].flat();
+  assert.equal(pids.length, 2);
+  const slow = request(s.port, { host: 'acme.test', path: '/slow?ms=1500' });
+  await eventually(() => (s.output().includes('"path":"/slow"') ? undefined : true), 2000);
+  await new Promise((r) => setTimeout(r, 300));
+  s.child.kill('SIGTERM');
+  const reply = await slow;
+  assert.equal(reply.status, 200);
+  assert.deepEqual(reply.json(), { slept: 1500 });
+  assert.equal(await s.exited, 0);
+  for (const pid of pids) assert.equal(isAlive(pid), false, `worker ${pid} is gone`);
+  // New connections are refused once it stopped.
+  await assert.rejects(request(s.port, { host: 'acme.test', path: '/whoami' }));
+});
+
+test('kill -9 of a worker under load: its tenant recovers and the other tenant sees no error', async (t) => {
+  const s = await startServe(t, tenants);
+  const before = await workerPids(s.adminPort);
+  const load = hammer(s.port, ['globex.test']);
+  await new Promise((r) => setTimeout(r, 200));
+  process.kill(before.get('acme')![0]!, 'SIGKILL');
+  const recovered = await eventually(async () => {
+    const reply = await request(s.port, { host: 'acme.test', path: '/whoami' });
+    return reply.status === 200 ? reply.json().pid as number : undefined;
+  }, 10_000, 'acme to recover');
+  const { ok, failures } = await load.stop();
+  assert.notEqual(recovered, before.get('acme')![0]);
+  assert.deepEqual(failures, []);
+  assert.ok(ok > 20);
+  const status = (await request(s.adminPort, { host: '127.0.0.1', path: '/status' })).json();
+  const acme = status.tenants.find((x: { schema: string }) => x.schema === 'acme');
+  assert.deepEqual(acme.workers.map((w: { restarts: number; state: string }) => [w.restarts, w.state]), [[1, 'ready']]);
+  assert.match(s.output(), /"reason":"killed by SIGKILL"/);
+});
+
+test('SIGHUP and tenantd reload apply a new config; a rejected one exits 1 and changes nothing', async (t) => {
+  const s = await startServe(t, tenants);
+  writeFileSync(s.configFile, `${s.head}${tenants}  - schema: hooli\n    hosts: [hooli.test]\n`);
+  s.child.kill('SIGHUP');
+  await eventually(async () => ((await request(s.port, { host: 'hooli.test', path: '/whoami' })).status === 200 ? true : undefined), 20_000, 'hooli after SIGHUP');
+
+  writeFileSync(s.configFile, `${s.head}${tenants}`);
+  const applied = await runCli(['reload', '-c', s.configFile]);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.equal(applied.stdout, 'reloaded: added none; removed hooli; changed none\n');
+  assert.equal((await request(s.port, { host: 'hooli.test', path: '/whoami' })).status, 404);
+
+  writeFileSync(s.configFile, `${s.head}${tenants}bogus: true\n`);
+  const rejected = await runCli(['reload', '-c', s.configFile]);
+  assert.equal(rejected.code, 1);
+  assert.match(rejected.stderr, /^tenantd: reload rejected; the running config stays: TENANTD_CONFIG_INVALID: bogus at tenantd\.yaml:\d+ — unknown key\n$/);
+  assert.equal((await request(s.port, { host: 'acme.test', path: '/whoami' })).status, 200);
+
+  const status = await runCli(['status', '--json', '-c', s.configFile]);
+  assert.equal(status.code, 0);
+  assert.deepEqual(JSON.parse(status.stdout).tenants.map((x: { schema: string; state: string }) => [x.schema, x.state]), [['acme', 'ready'], ['globex', 'ready']]);
+  const table = await runCli(['status', '-c', s.configFile]);
+  assert.match(table.stdout, /^acme\s+ready\s+\d+:\d+ ready 0$/m);
+});
+
+test('under systemd it reports READY=1 once serving, RELOADING=1 then READY=1 around a reload, STOPPING=1 at stop', async (t) => {
+  // A stand-in for systemd-notify that records what it was asked to send.
+  const dir = writeFiles(t, {});
+  const script = path.join(dir, 'fake-notify.sh');
+  writeFileSync(script, `#!/bin/sh\necho "$NOTIFY_SOCKET $@" >> ${dir}/notify.log\n`, { mode: 0o755 });
+  const log = () => { try { return readFileSync(path.join(dir, 'notify.log'), 'utf8'); } catch { return ''; } };
+  const s = await startServe(t, tenants, { NOTIFY_SOCKET: '/run/fake-notify', TENANTD_SYSTEMD_NOTIFY: script });
+  await eventually(() => (log().includes('READY=1') ? true : undefined), 5000, 'READY=1');
+  s.child.kill('SIGHUP');
+  await eventually(() => (log().split('\n').filter((l) => l.includes('READY=1')).length === 2 ? true : undefined), 20_000, 'READY=1 after the reload');
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  const lines = log().trim().split('\n');
+  assert.deepEqual(lines.map((l) => l.split(' ').filter((w) => /^(READY|RELOADING|STOPPING)=1$/.test(w)).join(' ')), ['READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
+  assert.ok(lines.every((l) => l.startsWith(`/run/fake-notify MAINPID=${s.child.pid} `)), lines.join('\n'));
+});
+
+test('metrics count requests, latency and 5xx per tenant, and show worker restarts and memory', async (t) => {
+  const s = await startServe(t, `${tenants}router:\n  upstreamTimeout: 200ms\n`);
+  for (let i = 0; i < 3; i++) await request(s.port, { host: 'acme.test', path: '/whoami' });
+  await request(s.port, { host: 'acme.test', path: '/drop' });
+  await request(s.port, { host: 'nobody.test', path: '/' });
+  const metrics = (await request(s.adminPort, { host: '127.0.0.1', path: '/metrics' })).body;
+  assert.match(metrics, /^tenantd_requests_total\{tenant="acme",code="2xx"\} 3$/m);
+  assert.match(metrics, /^tenantd_requests_total\{tenant="acme",code="5xx"\} 1$/m);
+  assert.match(metrics, /^tenantd_requests_total\{tenant="",code="4xx"\} 1$/m);
+  assert.match(metrics, /^tenantd_request_errors_total\{tenant="acme"\} 1$/m);
+  assert.match(metrics, /^tenantd_request_duration_seconds_count\{tenant="acme"\} 4$/m);
+  assert.match(metrics, /^tenantd_request_duration_seconds_bucket\{tenant="acme",le="\+Inf"\} 4$/m);
+  assert.match(metrics, /^tenantd_worker_restarts_total\{tenant="globex"\} 0$/m);
+  assert.match(metrics, /^tenantd_worker_resident_memory_bytes\{tenant="globex",pid="\d+"\} [1-9]\d{6,}$/m);
+  assert.match(metrics, /^tenantd_tenant_up\{tenant="acme"\} 1$/m);
+  const health = await request(s.adminPort, { host: '127.0.0.1', path: '/healthz' });
+  assert.equal(health.status, 200);
+  assert.equal((await request(s.adminPort, { host: '127.0.0.1', path: '/nope' })).status, 404);
+});
