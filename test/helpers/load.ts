@@ -3,6 +3,8 @@
 import http from 'node:http';
 
 export interface Hammer {
+  /** Resolves once `more` further requests have succeeded (bounded by 10 s). */
+  after(more: number): Promise<void>;
   /** Stops, waits for requests in flight, and returns the counts. */
   stop(): Promise<{ ok: number; failures: string[] }>;
 }
@@ -28,6 +30,14 @@ export function hammer(port: number, hosts: string[], path = '/whoami', lanes = 
     while (running) await one(host);
   }));
   return {
+    async after(more) {
+      const target = ok + more;
+      const deadline = Date.now() + 10_000;
+      while (ok < target) {
+        if (Date.now() > deadline) throw new Error(`only ${ok} of ${target} requests succeeded`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     async stop() {
       running = false;
       await Promise.all(loops);
