@@ -37,6 +37,6 @@ export const errors = {
     `no tenant ${schema} in the registry`),
   serviceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
-  appInvalid: define('TENANTD_APP_INVALID', 500, (file: string, reason: string) =>
-    `application module ${file}: ${reason}`),
+  adminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>
+    `the admin API at ${address} refused the request: set TENANTD_ADMIN_TOKEN (or adminToken in the config) to its token`),
 };

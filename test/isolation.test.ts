@@ -90,3 +90,55 @@ test('tenant roles are plain login roles and workers never see the admin credent
   assert.ok(!seen.includes(decodeURIComponent(adminUrl.username)), 'the admin role is not in a worker');
   assert.ok(!seen.includes('TENANTD_DATABASE_URL'));
 });
+
+test('a tenant application cannot read files, secrets of roles, or signal other sessions, and cannot write another schema', async (t) => {
+  const s = await startService(t, config);
+  const refusals: [string, string][] = [
+    ["select pg_read_file('/etc/passwd')", '42501'],
+    ["select pg_ls_dir('.')", '42501'],
+    ["select lo_import('/etc/passwd')", '42501'],
+    ["copy (select 1) to program 'id'", '42501'],
+    ["copy secrets to '/tmp/leak.csv'", '42501'],
+    ['select rolpassword from pg_authid', '42501'],
+    ['select passwd from pg_shadow', '42501'],
+    [`alter role ${s.db.name}_globex password 'owned'`, '42501'],
+    [`set role ${s.db.name}__shared`, '42501'],
+    ["insert into globex.secrets (owner) values ('acme was here')", '42501'],
+    ['create table globex.planted (id int)', '42501'],
+    ['alter table globex.secrets add column x int', '42501'],
+    ['create database stolen', '42501'],
+    ['create role sidekick', '42501'],
+  ];
+  for (const [sql, code] of refusals) {
+    assert.equal((await runOne(s, 'acme.test', sql)).code, code, sql);
+  }
+  const globexBackend = (await runOne(s, 'globex.test', 'select pg_backend_pid() as pid')).rows![0]!.pid;
+  const signal = await runOne(s, 'acme.test', `select pg_terminate_backend(${globexBackend})`);
+  assert.equal(signal.code, '42501');
+  assert.deepEqual((await query(s.db.superUrl, 'select owner from globex.secrets')).rows, [{ owner: 'globex' }]);
+  assert.equal((await query(s.db.superUrl, "select 1 from pg_roles where rolname = 'sidekick'")).rowCount, 0);
+});
+
+test('a tenant cannot exhaust the server: a connection limit per role and a default statement_timeout', async (t) => {
+  const s = await startService(t, config, { database: '  poolSize: 5\n  connectionLimit: 2\n  statementTimeout: 300ms\n' });
+  const outcomes = (await s.send('acme.test', 'POST', '/parallel', { sql: 'select pg_sleep(1)', n: 5 })).json() as { ok?: boolean; code?: string }[];
+  const codes = outcomes.map((o) => o.code ?? 'ok');
+  // Two connections at most: the others are refused (53300); the ones that ran hit the timeout (57014).
+  assert.equal(codes.filter((c) => c === '53300').length, 3, codes.join(' '));
+  assert.equal(codes.filter((c) => c === '57014').length, 2, codes.join(' '));
+  const limits = await query(s.db.superUrl, 'select rolconnlimit from pg_roles where rolname = $1', [`${s.db.name}_acme`]);
+  assert.deepEqual(limits.rows, [{ rolconnlimit: 2 }]);
+});
+
+test('only the roles that need it may connect to the database', async (t) => {
+  const s = await startService(t, config);
+  const outsider = `${s.db.name}_outsider`;
+  await query(s.db.superUrl, `create role ${outsider} login password 'outsider-pw'`);
+  const url = new URL(s.db.url);
+  url.username = outsider;
+  url.password = 'outsider-pw';
+  await assert.rejects(query(url.toString(), 'select 1'), (error: { code?: string }) => error.code === '42501');
+  const granted = await query(s.db.superUrl, `select r.rolname from pg_database d, aclexplode(d.datacl) a join pg_roles r on r.oid = a.grantee
+    where d.datname = current_database() and a.privilege_type = 'CONNECT' order by 1`);
+  assert.deepEqual(granted.rows.map((r) => r.rolname), [`${s.db.name}_acme`, `${s.db.name}_admin`, `${s.db.name}_globex`]);
+});

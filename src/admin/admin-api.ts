@@ -1,5 +1,6 @@
 // The admin API, on its own listener (loopback by default): health, readiness,
 // status, Prometheus metrics and reload. Never reachable through the router.
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { ReloadResult, SiteStatus } from '../service/service.ts';
@@ -12,7 +13,15 @@ export interface AdminTarget {
   metrics(): string;
 }
 
-export function createAdminApi(target: AdminTarget, log: Logger): http.Server {
+/** Constant-time comparison of the Authorization header with `Bearer <token>`. */
+function authorized(header: string | undefined, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const given = Buffer.from(header ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** With `token`, every request but /healthz must carry `Authorization: Bearer <token>`. */
+export function createAdminApi(target: AdminTarget, log: Logger, token?: string): http.Server {
   const json = (res: http.ServerResponse, status: number, value: unknown) => {
     const body = `${JSON.stringify(value)}\n`;
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
@@ -22,6 +31,10 @@ export function createAdminApi(target: AdminTarget, log: Logger): http.Server {
     const path = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     const route = `${method} ${path}`;
+    if (token !== undefined && route !== 'GET /healthz' && !authorized(req.headers.authorization, token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="tenantd"');
+      return json(res, 401, { error: 'a bearer token is required (adminToken / TENANTD_ADMIN_TOKEN)' });
+    }
     switch (route) {
       case 'GET /healthz':
         return json(res, 200, { ok: true });

@@ -5,17 +5,21 @@ import { errors } from '../errors.ts';
 
 export interface AdminReply { status: number; body: unknown }
 
-export function adminRequest(admin: Address, method: string, path: string, timeout = 120_000): Promise<AdminReply> {
-  const { host: bound, port } = admin;
+export function adminRequest(target: { admin: Address; token: string | undefined }, method: string, path: string, timeout = 120_000): Promise<AdminReply> {
+  const { host: bound, port } = target.admin;
   // An admin API bound to every interface is reached on loopback.
   const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, method, path, timeout, headers: { accept: 'application/json' } }, (res) => {
+    const req = http.request({ host, port, method, path, timeout, headers: { accept: 'application/json', ...(target.token ? { authorization: `Bearer ${target.token}` } : {}) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { text += c; });
       res.on('end', () => {
+        if (res.statusCode === 401) {
+          reject(errors.adminUnauthorized(where));
+          return;
+        }
         try {
           resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
         } catch {

@@ -27,9 +27,10 @@ export function readConfig(values: Record<string, unknown>): Config {
  * The admin address of the running service. A config being edited may be invalid
  * (that is what `reload` is about to find out), so only `admin` must be readable.
  */
-export function readAdminAddress(values: Record<string, unknown>): Address {
+export function readAdminAddress(values: Record<string, unknown>): { admin: Address; token: string | undefined } {
   try {
-    return readConfig(values).admin;
+    const config = readConfig(values);
+    return { admin: config.admin, token: config.adminToken };
   } catch (error) {
     if (!(error instanceof TenantdError) || error.code !== 'TENANTD_CONFIG_INVALID') throw error;
     let raw: unknown;
@@ -38,8 +39,10 @@ export function readAdminAddress(values: Record<string, unknown>): Address {
     } catch {
       throw error;
     }
-    const parsed = address.default('127.0.0.1:9080').safeParse((raw as { admin?: unknown } | null)?.admin);
+    const fields = (raw ?? {}) as { admin?: unknown; adminToken?: unknown };
+    const parsed = address.default('127.0.0.1:9080').safeParse(fields.admin);
     if (!parsed.success) throw error;
-    return parsed.data;
+    const token = process.env.TENANTD_ADMIN_TOKEN || (typeof fields.adminToken === 'string' ? fields.adminToken : undefined);
+    return { admin: parsed.data, token };
   }
 }

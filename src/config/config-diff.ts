@@ -36,6 +36,7 @@ export function diffConfig(current: Config, next: Config): ConfigDiff {
   for (const key of ['listen', 'admin'] as const) {
     if (!isDeepStrictEqual(current[key], next[key])) diff.restartRequired.push(key);
   }
+  if (current.router.maxHeaderSize !== next.router.maxHeaderSize) diff.restartRequired.push('router.maxHeaderSize');
   for (const key of ['url', 'dataDir', 'port', 'rolePrefix'] as const) {
     if (current.database[key] !== next.database[key]) diff.restartRequired.push(`database.${key}`);
   }

@@ -76,6 +76,8 @@ export const configSchema = z.object({
   listen: address.default('0.0.0.0:8080'),
   /** Admin API address. Default 127.0.0.1:9080 (loopback). */
   admin: address.default('127.0.0.1:9080'),
+  /** Bearer token the admin API requires; TENANTD_ADMIN_TOKEN overrides it. Default: none. */
+  adminToken: z.string().min(16, 'expected at least 16 characters').optional(),
   database: z.object({
     /** Admin connection URL; TENANTD_DATABASE_URL overrides it; none = embedded PostgreSQL. */
     url: z.string().url().optional(),
@@ -122,6 +124,16 @@ export const configSchema = z.object({
     queueTimeout: duration.default('10s'),
     /** How long a worker may take to answer. Default 60s (nginx's proxy_read_timeout). */
     upstreamTimeout: duration.default('60s'),
+    /** Largest request head (request line and headers); 431 above. Default 16k. Applies at restart. */
+    maxHeaderSize: size.default('16k'),
+    /** A client must send its whole head within this; 408 after. Default 60s (nginx's client_header_timeout). */
+    headersTimeout: duration.default('60s'),
+    /** A client must send its whole request within this; 408 after. Default 300s. */
+    requestTimeout: duration.default('300s'),
+    /** An idle client connection is closed after this. Default 75s (nginx's keepalive_timeout). */
+    keepAliveTimeout: duration.default('75s'),
+    /** Client connections open at once; more are refused. Default 10000. */
+    maxConnections: z.number().int().min(1).default(10_000),
   }).strict().default({}),
   log: z.object({
     /** pino level. Default info. */

@@ -21,6 +21,8 @@ export interface Config {
   readonly file: string;
   readonly listen: Address;
   readonly admin: Address;
+  /** Bearer token the admin API requires, if any. */
+  readonly adminToken: string | undefined;
   readonly database: {
     /** Admin connection; undefined = embedded PostgreSQL. */
     readonly url: string | undefined;
@@ -57,6 +59,15 @@ export interface Config {
     readonly queueTimeout: number;
     /** Milliseconds. */
     readonly upstreamTimeout: number;
+    /** Bytes. */
+    readonly maxHeaderSize: number;
+    /** Milliseconds. */
+    readonly headersTimeout: number;
+    /** Milliseconds. */
+    readonly requestTimeout: number;
+    /** Milliseconds. */
+    readonly keepAliveTimeout: number;
+    readonly maxConnections: number;
   };
   readonly log: {
     readonly level: string;

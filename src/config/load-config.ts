@@ -160,6 +160,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     file: absolute,
     listen: raw.listen,
     admin: raw.admin,
+    adminToken: env.TENANTD_ADMIN_TOKEN || raw.adminToken,
     database: {
       url,
       dataDir: path.resolve(dir, raw.database.dataDir ?? 'data'),

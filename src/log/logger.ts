@@ -1,10 +1,11 @@
 // One pino logger factory for primary and workers: JSON lines on stdout (for
 // journald), with every password and connection string redacted.
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export const redactPaths = [
   'password', '*.password', 'url', '*.url', 'connectionString', '*.connectionString',
-  'credentials', '*.credentials', 'adminUrl', '*.adminUrl', 'req.headers.authorization', 'req.headers.cookie',
+  'credentials', '*.credentials', 'adminUrl', '*.adminUrl', 'adminToken', '*.adminToken',
+  'req.headers.authorization', 'req.headers.cookie',
 ];
 
 /** Removes a password from any postgres:// URL in free text (error messages). */
@@ -12,8 +13,8 @@ export function redactUrls(text: string): string {
   return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1[Redacted]@');
 }
 
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { pid: process.pid, ...bindings },
     redact: { paths: redactPaths, censor: '[Redacted]' },
@@ -26,5 +27,6 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
     serializers: {
       err: (err: Error) => ({ ...pino.stdSerializers.err(err), message: redactUrls(err.message), stack: err.stack && redactUrls(err.stack) }),
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,49 +1,91 @@
 // The one replaceable step that carries a routed request to a worker's port and
 // its answer back. This implementation uses http-proxy-3 with a keep-alive agent
-// (without one, every request opens a new connection and throughput halves).
+// (without one, every request opens a new connection and throughput halves) and
+// writes the response itself, so that hop-by-hop headers never cross.
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { PassThrough, Transform, type Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import { stripHopByHop } from './hop-by-hop.ts';
 
-export type ForwardFailure = 'refused' | 'timeout';
+export type ForwardFailure = 'refused' | 'timeout' | 'too-large';
+
+export interface ForwardLimits {
+  /** ms without a byte from the worker before the request fails with 504. */
+  timeout: number;
+  /** Bytes of request body; a chunked body that grows past it is cut with 413. */
+  bodyLimit: number;
+}
 
 export interface Forwarder {
-  /**
-   * Forwards `req` to 127.0.0.1:`port`; calls `onFailure` if no answer can be relayed,
-   * with 'timeout' when the worker sent nothing for `timeout` ms.
-   */
-  web(req: http.IncomingMessage, res: http.ServerResponse, port: number, timeout: number, onFailure: (kind: ForwardFailure, error: Error) => void): void;
+  /** Forwards `req` to 127.0.0.1:`port`; calls `onFailure` if no answer can be relayed. */
+  web(req: http.IncomingMessage, res: http.ServerResponse, port: number, limits: ForwardLimits, onFailure: (kind: ForwardFailure, error: Error) => void): void;
   /** Forwards a WebSocket upgrade. */
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, port: number): void;
   close(): void;
 }
 
-const timeoutOf = Symbol('tenantd.timeout');
-const timedOut = Symbol('tenantd.timedOut');
-type Marked = Record<symbol, unknown>;
+interface Marks {
+  timeout: number;
+  failure?: ForwardFailure;
+  proxyReq?: http.ClientRequest;
+}
+const marks = new WeakMap<http.IncomingMessage, Marks>();
+
+/** A body without Content-Length (chunked) is counted as it streams. */
+function countedBody(req: http.IncomingMessage, limit: number, mark: Marks): PassThrough | Transform {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) {
+        mark.failure = 'too-large';
+        req.unpipe(counter);
+        mark.proxyReq?.destroy(new Error(`request body over ${limit} bytes`));
+        done();
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  return req.pipe(counter);
+}
 
 export function createHttpProxyForwarder(): Forwarder {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
-  const proxy = createProxyServer({ agent, ws: true, xfwd: false, proxyTimeout: 0 });
+  const proxy = createProxyServer({ agent, ws: true, xfwd: false, selfHandleResponse: true });
   proxy.on('proxyReq', (proxyReq, req) => {
-    proxyReq.setTimeout((req as unknown as Marked)[timeoutOf] as number, () => {
-      (req as unknown as Marked)[timedOut] = true;
+    const mark = marks.get(req)!;
+    mark.proxyReq = proxyReq;
+    proxyReq.setTimeout(mark.timeout, () => {
+      mark.failure ??= 'timeout';
       proxyReq.destroy();
     });
+  });
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    const headers = { ...proxyRes.headers };
+    stripHopByHop(headers);
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+    proxyRes.pipe(res);
+    proxyRes.once('error', () => res.destroy());
+    proxyRes.once('aborted', () => res.destroy());
   });
   // WebSocket errors after the upgrade have no response to write: just close.
   proxy.on('error', (_error, _req, target) => {
     if (target && 'destroy' in target && !(target instanceof http.ServerResponse)) target.destroy();
   });
   return {
-    web(req, res, port, timeout, onFailure) {
-      (req as unknown as Marked)[timeoutOf] = timeout;
-      proxy.web(req, res, { target: { host: '127.0.0.1', port } }, (error) => {
-        const kind = (req as unknown as Marked)[timedOut] ? 'timeout' : 'refused';
-        onFailure(kind, error);
-      });
+    web(req, res, port, limits, onFailure) {
+      const mark: Marks = { timeout: limits.timeout };
+      marks.set(req, mark);
+      stripHopByHop(req.headers, ['transfer-encoding']);
+      const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
+      proxy.web(req, res, {
+        target: { host: '127.0.0.1', port },
+        ...(chunked ? { buffer: countedBody(req, limits.bodyLimit, mark) } : {}),
+      }, (error) => onFailure(mark.failure ?? 'refused', error));
     },
     ws(req, socket, head, port) {
+      stripHopByHop(req.headers, ['connection', 'upgrade']);
       proxy.ws(req, socket, head, { target: { host: '127.0.0.1', port } }, () => socket.destroy());
     },
     close() {

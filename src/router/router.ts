@@ -22,11 +22,21 @@ export interface RouterLimits {
   queueTimeout: number;
   /** ms a worker may stay silent before 504. */
   upstreamTimeout: number;
+  /** ms for a client to send its request head; 408 after. */
+  headersTimeout: number;
+  /** ms for a client to send its whole request; 408 after. */
+  requestTimeout: number;
+  /** ms an idle client connection stays open. */
+  keepAliveTimeout: number;
+  /** Client connections at once. */
+  maxConnections: number;
   /** Write an access-log line per request. */
   accessLog: boolean;
 }
 
 export interface RouterOptions extends RouterLimits {
+  /** Bytes of request head; fixed for the server's life. */
+  maxHeaderSize: number;
   forwarder: Forwarder;
   log: Logger;
   /** Called once per finished request (metrics). */
@@ -104,12 +114,33 @@ export class Router {
       // 4. Wait (bounded) for a ready worker, then forward.
       (x) => this.#forward(x),
     ];
-    this.server = http.createServer((req, res) => void this.#handle(req, res));
+    this.server = http.createServer({
+      maxHeaderSize: options.maxHeaderSize,
+      // How often Node checks headersTimeout/requestTimeout (default 30 s, too
+      // coarse to cut off a client that trickles its headers).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, options.headersTimeout / 2)),
+    }, (req, res) => void this.#handle(req, res));
+    this.#applyServerLimits();
     this.server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
-    this.server.on('clientError', (_error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+    // Requests Node's parser refuses never reach a pass, nor a worker: a head over
+    // maxHeaderSize, a timeout, or ambiguous framing (Content-Length together with
+    // Transfer-Encoding, the request-smuggling shape).
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const [status, text] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      this.#options.onResponse?.({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
     });
+  }
+
+  #applyServerLimits(): void {
+    const o = this.#options;
+    this.server.headersTimeout = o.headersTimeout;
+    this.server.requestTimeout = o.requestTimeout;
+    this.server.keepAliveTimeout = o.keepAliveTimeout;
+    this.server.maxConnections = o.maxConnections;
   }
 
   /** Swaps the host table at once (reload): new requests see only the new routes. */
@@ -119,6 +150,7 @@ export class Router {
 
   setLimits(limits: RouterLimits): void {
     this.#options = { ...this.#options, ...limits };
+    this.#applyServerLimits();
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -181,7 +213,14 @@ export class Router {
     if (port === undefined) {
       return this.#reply(x, 503, 'tenant not available', { 'retry-after': String(Math.max(1, Math.ceil(this.#options.queueTimeout / 1000))) });
     }
-    this.#options.forwarder.web(x.req, x.res, port, this.#options.upstreamTimeout, (kind, error) => {
+    const limits = { timeout: this.#options.upstreamTimeout, bodyLimit: this.#options.bodyLimit };
+    this.#options.forwarder.web(x.req, x.res, port, limits, (kind, error) => {
+      if (kind === 'too-large') {
+        x.req.unpipe();
+        x.req.resume();
+        this.#reply(x, 413, 'request body too large', { connection: 'close' });
+        return;
+      }
       this.#options.log.warn({ tenant: x.tenant, requestId: x.requestId, err: error, kind }, 'forwarding failed');
       if (kind === 'timeout') this.#reply(x, 504, 'worker timed out');
       else this.#reply(x, 502, 'worker unavailable');

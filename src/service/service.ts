@@ -66,7 +66,7 @@ export type ReloadResult =
   | { ok: false; error: string };
 
 /** Env variables that carry admin credentials: never inherited by a worker. */
-const secretEnv = ['TENANTD_DATABASE_URL', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
+const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
 
 function listen(server: http.Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -79,7 +79,8 @@ function listen(server: http.Server, host: string, port: number): Promise<void> 
 }
 
 function limitsOf(config: Config): RouterLimits {
-  return { ...config.router, accessLog: config.log.access };
+  const { maxHeaderSize: _fixed, ...limits } = config.router;
+  return { ...limits, accessLog: config.log.access };
 }
 
 export class Service {
@@ -105,7 +106,8 @@ export class Service {
     this.#config = config;
     this.#log = options.log;
     this.#fork = options.fork ?? clusterFork;
-    this.#env = { TENANTD_DATABASE_URL: (options.env ?? process.env).TENANTD_DATABASE_URL };
+    const env = options.env ?? process.env;
+    this.#env = { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN };
   }
 
   get config(): Config {
@@ -135,7 +137,7 @@ export class Service {
       status: () => this.status(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
-    }, log.child({ component: 'admin' }));
+    }, log.child({ component: 'admin' }), config.adminToken);
     await listen(this.#admin, config.admin.host, config.admin.port);
     this.#database = await openDatabase(config, (m) => log.info(m));
     for (const name of secretEnv) delete process.env[name];
@@ -153,6 +155,7 @@ export class Service {
     this.#forwarder = createHttpProxyForwarder();
     this.#router = new Router(this.#routes(this.#sites), {
       ...limitsOf(config),
+      maxHeaderSize: config.router.maxHeaderSize,
       forwarder: this.#forwarder,
       log: log.child({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),

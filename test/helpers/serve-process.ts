@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { bin } from './cli.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
-import { eventually, request } from './http.ts';
+import { eventually } from './http.ts';
 import { writeFiles } from './service.ts';
 
 export async function freePort(): Promise<number> {
@@ -50,9 +50,8 @@ export async function startServe(t: TestContext, yaml: string, env: NodeJS.Proce
   });
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`tenantd serve exited ${child.exitCode}: ${output}`);
-    const ready = await request(adminPort, { host: '127.0.0.1', path: '/readyz' }).catch(() => undefined);
-    return ready?.status === 200 ? true : undefined;
-  }, 30_000, 'tenantd serve to be ready');
+    return output.includes('"msg":"tenantd serving"') ? true : undefined;
+  }, 30_000, 'tenantd serve to route');
   return { child, db, dir, configFile, port, adminPort, output: () => output, exited, head };
 }
 

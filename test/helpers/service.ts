@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Logger } from 'pino';
+import type { ForkWorker } from '../../src/supervisor/worker-group.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { Service } from '../../src/service/service.ts';
@@ -49,6 +50,9 @@ export interface StartOptions {
   /** Reuse a database (its owner drops it). */
   db?: TestDatabase;
   log?: Logger;
+  fork?: ForkWorker;
+  /** More keys under `database:`, indented by two spaces. */
+  database?: string;
 }
 
 export async function startService(t: TestContext, yaml: string, options: StartOptions = {}): Promise<RunningService> {
@@ -56,11 +60,11 @@ export async function startService(t: TestContext, yaml: string, options: StartO
   const database = db ?? await createTestDatabase();
   const dir = writeFiles(t, {
     ...extraFiles,
-    'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${yaml}`,
+    'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${options.database ?? ''}${yaml}`,
   });
   const configFile = path.join(dir, 'tenantd.yaml');
   const config = loadConfig(configFile, {});
-  const service = new Service(config, { log: options.log ?? createLogger(process.env.TENANTD_TEST_LOG ?? 'silent') });
+  const service = new Service(config, { log: options.log ?? createLogger(process.env.TENANTD_TEST_LOG ?? 'silent'), ...(options.fork ? { fork: options.fork } : {}) });
   // One hook, in order: workers hold connections to the database we drop.
   t.after(async () => {
     await service.stop();

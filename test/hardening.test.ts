@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { eventually, request } from './helpers/http.ts';
+import { probeApp, startService, type RunningService } from './helpers/service.ts';
+
+const probe = (router = '') => `app: ${probeApp}
+${router ? `router:\n${router}` : ''}
+tenants:
+  - schema: acme
+    hosts: [acme.test]
+`;
+
+const seen = async (s: RunningService) => (await s.get('acme.test', '/count')).json().seen as number;
+
+/** Sends raw bytes and collects what comes back until the server closes. */
+function raw(port: number, chunks: (string | Buffer)[], gapMs = 0): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d) => { text += d; });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ text, closed: true }));
+    socket.on('connect', async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) return;
+        socket.write(chunk);
+        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+      }
+    });
+    setTimeout(() => reject(new Error(`no close; got ${JSON.stringify(text)}`)), 20_000).unref();
+  });
+}
+
+test('a chunked body that grows past the limit gets 413; one under it passes', async (t) => {
+  const s = await startService(t, probe('  bodyLimit: 1k'));
+  const head = 'POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n';
+  const chunk = (n: number) => `${n.toString(16)}\r\n${'x'.repeat(n)}\r\n`;
+  const big = await raw(s.port, [head, chunk(600), chunk(600), chunk(600), '0\r\n\r\n']);
+  assert.match(big.text, /^HTTP\/1\.1 413 /);
+  const small = await raw(s.port, [head, chunk(500), chunk(400), '0\r\n\r\n']);
+  assert.match(small.text, /^HTTP\/1\.1 200 /);
+  assert.match(small.text, /\{"length":900\}/);
+});
+
+test('a request head over maxHeaderSize gets 431', async (t) => {
+  const s = await startService(t, probe('  maxHeaderSize: 4k'));
+  const reply = await raw(s.port, [`GET /whoami HTTP/1.1\r\nHost: acme.test\r\nX-Big: ${'a'.repeat(6000)}\r\n\r\n`]);
+  assert.match(reply.text, /^HTTP\/1\.1 431 /);
+  assert.equal((await s.get('acme.test', '/whoami', { headers: { 'x-small': 'a'.repeat(1000) } })).status, 200);
+});
+
+test('a client that trickles its headers is cut off with 408', async (t) => {
+  const s = await startService(t, probe('  headersTimeout: 800ms'));
+  const trickle = ['GET /whoami HTTP/1.1\r\n', 'Host: acme.test\r\n', ...Array.from({ length: 40 }, (_, i) => `X-${i}: y\r\n`)];
+  const reply = await raw(s.port, trickle, 100);
+  assert.equal(reply.closed, true);
+  assert.match(reply.text, /^HTTP\/1\.1 408 /);
+});
+
+test('an idle keep-alive connection is closed after keepAliveTimeout', async (t) => {
+  const s = await startService(t, probe('  keepAliveTimeout: 300ms'));
+  const reply = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
+  assert.match(reply.text, /^HTTP\/1\.1 200 /);
+  assert.equal(reply.closed, true, 'the server closed the idle connection');
+});
+
+test('connections beyond maxConnections are refused while the others are served', async (t) => {
+  const s = await startService(t, probe('  maxConnections: 2'));
+  // Two keep-alive connections that the router has answered on, so it holds both.
+  const open = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve) => {
+    const socket = net.connect(s.port, '127.0.0.1', () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n'));
+    socket.once('data', () => resolve(socket));
+  })));
+  t.after(() => open.forEach((o) => o.destroy()));
+  const third = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n']);
+  assert.equal(third.text, '', 'the third connection was closed without an answer');
+  open.forEach((o) => o.destroy());
+  await eventually(async () => ((await s.get('acme.test', '/whoami').catch(() => undefined))?.status === 200 ? true : undefined), 5000, 'a free slot');
+});
+
+test('Content-Length together with Transfer-Encoding gets 400 and is never forwarded', async (t) => {
+  const s = await startService(t, probe());
+  const before = await seen(s);
+  const reply = await raw(s.port, ['POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
+  assert.match(reply.text, /^HTTP\/1\.1 400 /);
+  assert.equal(await seen(s), before + 1);
+});
+
+test('hop-by-hop headers are stripped in both directions', async (t) => {
+  const s = await startService(t, probe());
+  const reply = await s.get('acme.test', '/headers', {
+    headers: { connection: 'keep-alive, x-drop-me', 'x-drop-me': 'secret', 'keep-alive': 'timeout=5', te: 'trailers', 'proxy-authorization': 'Basic eDp5', 'x-kept': 'yes' },
+  });
+  const headers = reply.json();
+  for (const name of ['x-drop-me', 'keep-alive', 'te', 'proxy-authorization']) assert.equal(headers[name], undefined, name);
+  assert.equal(headers['x-kept'], 'yes');
+
+  const hop = await s.get('acme.test', '/hop');
+  assert.equal(hop.body, 'hop');
+  for (const name of ['x-internal', 'proxy-authenticate']) assert.equal(hop.headers[name], undefined, name);
+  assert.notEqual(hop.headers['keep-alive'], 'timeout=99');
+});
+
+test('malformed Host values get 400: spaces, control characters, overlong, userinfo', async (t) => {
+  const s = await startService(t, probe());
+  for (const host of ['acme .test', 'acme.test\u0001', `${'a'.repeat(64)}.test`, `${'abc.'.repeat(70)}test`, 'user:pw@acme.test', 'acme.test:99999x']) {
+    const reply = await raw(s.port, [`GET /whoami HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+    assert.match(reply.text, /^HTTP\/1\.1 400 /, JSON.stringify(host));
+  }
+});
+
+test('the admin API listens on its own loopback address, can require a bearer token, and is not reachable through the router', async (t) => {
+  const token = 'a-long-enough-admin-token-1234';
+  const s = await startService(t, `adminToken: ${token}\n${probe()}`);
+  const admin = s.service.adminAddress;
+  assert.equal(admin.address, '127.0.0.1');
+  const get = (path: string, authorization?: string) => request(admin.port, { host: '127.0.0.1', path, headers: authorization ? { authorization } : {} });
+  assert.equal((await get('/healthz')).status, 200);
+  assert.equal((await get('/status')).status, 401);
+  assert.equal((await get('/status', `Bearer ${token}x`)).status, 401);
+  assert.equal((await get('/metrics', 'Bearer nope')).status, 401);
+  assert.equal((await get('/status', `Bearer ${token}`)).status, 200);
+
+  // Through the public listener, /status is just a path of some tenant (or 404).
+  const viaTenant = await s.get('acme.test', '/status');
+  assert.deepEqual([viaTenant.status, viaTenant.json()], [404, { error: 'not found' }]);
+  assert.equal((await s.get('127.0.0.1', '/status')).status, 404);
+  assert.equal((await s.send('localhost', 'POST', '/reload')).status, 404);
+});
