@@ -37,6 +37,8 @@ export const errors = {
     `no tenant ${schema} in the registry`),
   serviceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
+  listenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
+    `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : 'admin'})`),
   adminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>
     `the admin API at ${address} refused the request: set TENANTD_ADMIN_TOKEN (or adminToken in the config) to its token`),
 };

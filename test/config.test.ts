@@ -67,6 +67,15 @@ test('every config error names the file, the line, the key path and what was exp
   ]);
 });
 
+test('a worker port range must be "from-to" above 1023', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': 'workers:\n  ports: "9000-8000"\n' });
+  assert.deepEqual(problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {})), [
+    'workers.ports at tenantd.yaml:2 — "9000-8000" is not a port range: expected "from-to" within 1024-65535, such as "20000-20999"',
+  ]);
+  const ok = writeFiles(t, { 'tenantd.yaml': 'workers:\n  ports: 20000-20099\n' });
+  assert.deepEqual(loadConfig(path.join(ok, 'tenantd.yaml'), {}).workers.ports, { from: 20000, to: 20099 });
+});
+
 test('YAML syntax errors name the line', (t) => {
   const dir = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test\n' });
   const [line] = problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {}));

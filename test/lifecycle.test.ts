@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -15,10 +16,18 @@ async function workerPids(adminPort: number): Promise<Map<string, number[]>> {
   return new Map(status.tenants.map((x: { schema: string; workers: { pid: number }[] }) => [x.schema, x.workers.map((w) => w.pid)]));
 }
 
-test('SIGTERM lets a slow request in flight finish, stops every worker and exits 0', async (t) => {
-  const s = await startServe(t, tenants);
+test('SIGTERM lets a slow request in flight finish, closes idle keep-alive connections, stops every worker and exits 0', { timeout: 60_000 }, async (t) => {
+  // A stop timeout far longer than the test: the exit must not wait for it.
+  const s = await startServe(t, `${tenants}workers:\n  stopTimeout: 10m\n`);
   const pids = [...(await workerPids(s.adminPort)).values()].flat();
   assert.equal(pids.length, 2);
+  const agent = new http.Agent({ keepAlive: true });
+  t.after(() => agent.destroy());
+  const idle = await new Promise<number>((resolve) => http.get({ host: '127.0.0.1', port: s.port, path: '/whoami', agent, headers: { host: 'globex.test' } }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(res.statusCode!));
+  }));
+  assert.equal(idle, 200);
   const slow = request(s.port, { host: 'acme.test', path: '/slow?ms=1500' });
   await eventually(() => (s.output().includes('slow request started') ? true : undefined), 5000, 'the slow request to reach the worker');
   s.child.kill('SIGTERM');

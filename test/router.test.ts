@@ -5,6 +5,7 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { eventually } from './helpers/http.ts';
 import { probeApp, startService } from './helpers/service.ts';
+import { freePort } from './helpers/serve-process.ts';
 
 const probe = (extra = '', tenants = '') => `app: ${probeApp}
 ${extra}
@@ -116,4 +117,13 @@ test('each request writes one access-log line with tenant, method, path, status,
   assert.ok(hit.bytes > 10);
   assert.ok(access.some((a) => a.tenant === null && a.status === 404));
   assert.equal(access.filter((a) => a.requestId === 'req-42').length, 1);
+});
+
+test('workers listen on loopback ports from workers.ports when it is set', async (t) => {
+  const from = await freePort();
+  const s = await startService(t, probe(`workers:\n  ports: "${from}-${from + 20}"`));
+  const ports = s.service.status().flatMap((x) => x.workers.map((w) => w.port!));
+  assert.equal(ports.length, 2);
+  for (const port of ports) assert.ok(port >= from && port <= from + 20, String(port));
+  assert.equal((await s.get('globex.test', '/whoami')).json().schema, 'globex');
 });

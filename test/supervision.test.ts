@@ -4,6 +4,7 @@ import { mock, test } from 'node:test';
 import pino from 'pino';
 import { backoffDelay, WorkerGroup, type WorkerHandle } from '../src/supervisor/worker-group.ts';
 import type { PrimaryMessage } from '../src/worker/worker-messages.ts';
+import { PortPool } from '../src/supervisor/port-pool.ts';
 
 /** A worker process stand-in, driven by the test through the fork seam. */
 class FakeWorker extends EventEmitter implements WorkerHandle {
@@ -35,6 +36,7 @@ function group(forks: FakeWorker[], startTimeout = 30_000) {
       forks.push(w);
       return w;
     },
+    ports: new PortPool(),
     log: pino({ level: 'silent' }),
     startTimeout,
     stopTimeout: 1000,
@@ -122,4 +124,13 @@ test('requests wait for a starting worker and get its port once ready; stopping 
   assert.deepEqual(forks[0]!.sent.map((m) => m.type), ['start', 'stop']);
   assert.equal(g.state, 'stopped');
   assert.equal(forks.length, 1, 'a stopped worker is not restarted');
+});
+
+test('a port range hands out its ports round robin, takes released ones back, and says when it is exhausted', () => {
+  const pool = new PortPool({ from: 20000, to: 20002 });
+  assert.deepEqual([pool.acquire(), pool.acquire(), pool.acquire()], [20000, 20001, 20002]);
+  assert.throws(() => pool.acquire(), /TENANTD_PORTS_EXHAUSTED: all 3 ports of workers.ports \(20000-20002\) are in use/);
+  pool.release(20001);
+  assert.equal(pool.acquire(), 20001);
+  assert.equal(new PortPool().acquire(), 0, 'without a range the kernel picks');
 });

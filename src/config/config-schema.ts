@@ -112,6 +112,17 @@ export const configSchema = z.object({
   workers: z.object({
     /** Worker processes per tenant. Default 1. */
     processes: z.number().int().min(1).max(64).default(1),
+    /** Loopback ports for workers, "from-to"; default: any free port. */
+    ports: z.string().transform((raw, ctx) => {
+      const match = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(raw.trim());
+      const from = Number(match?.[1]);
+      const to = Number(match?.[2]);
+      if (!match || from < 1024 || to > 65535 || from > to) {
+        ctx.addIssue({ code: 'custom', message: `"${raw}" is not a port range: expected "from-to" within 1024-65535, such as "20000-20999"` });
+        return z.NEVER;
+      }
+      return { from, to };
+    }).optional(),
     /** How long a worker may take to report ready. Default 30s. */
     startTimeout: duration.default('30s'),
     /** How long a worker may take to drain and exit before SIGKILL. Default 10s. */

@@ -47,6 +47,8 @@ export interface Config {
   readonly public: TenantSpec | undefined;
   readonly workers: {
     readonly processes: number;
+    /** Port range for workers; undefined: any free port. */
+    readonly ports: { readonly from: number; readonly to: number } | undefined;
     /** Milliseconds. */
     readonly startTimeout: number;
     /** Milliseconds. */

@@ -177,7 +177,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       concurrency: raw.migrations.concurrency,
     },
     public: site,
-    workers: raw.workers,
+    workers: { ...raw.workers, ports: raw.workers.ports },
     router: raw.router,
     log: raw.log,
     tenants: located.map((l) => l.spec),

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { diffConfig, sitesOf } from '../config/config-diff.ts';
 import type { Config, TenantSpec } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
+import { errors } from '../errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
@@ -17,7 +18,9 @@ import type http from 'node:http';
 import { createHttpProxyForwarder, type Forwarder } from '../router/forwarder.ts';
 import { HostTable } from '../router/host-table.ts';
 import { Router, type RouterLimits, type Upstream } from '../router/router.ts';
+import { closeGracefully } from '../http/close-gracefully.ts';
 import { clusterFork } from '../supervisor/cluster-fork.ts';
+import { PortPool } from '../supervisor/port-pool.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
 export interface ServiceOptions {
@@ -68,11 +71,12 @@ export type ReloadResult =
 /** Env variables that carry admin credentials: never inherited by a worker. */
 const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
 
-function listen(server: http.Server, host: string, port: number): Promise<void> {
+function listen(server: http.Server, what: 'router' | 'admin API', host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: NodeJS.ErrnoException) => reject(errors.listenFailed(what, `${host}:${port}`, error.code ?? error.message));
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
@@ -100,12 +104,14 @@ export class Service {
   /** Tenant role passwords, made anew at each start; held only here and by each tenant's workers. */
   readonly #passwords = new Map<string, string>();
   #reloads: Promise<unknown> = Promise.resolve();
+  #ports: PortPool;
   #stopping = false;
 
   constructor(config: Config, options: ServiceOptions) {
     this.#config = config;
     this.#log = options.log;
     this.#fork = options.fork ?? clusterFork;
+    this.#ports = new PortPool(config.workers.ports);
     const env = options.env ?? process.env;
     this.#env = { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN };
   }
@@ -138,7 +144,7 @@ export class Service {
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
     }, log.child({ component: 'admin' }), config.adminToken);
-    await listen(this.#admin, config.admin.host, config.admin.port);
+    await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
     this.#database = await openDatabase(config, (m) => log.info(m));
     for (const name of secretEnv) delete process.env[name];
     this.#provisioner = new Provisioner({
@@ -160,7 +166,7 @@ export class Service {
       log: log.child({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),
     });
-    await listen(this.#router.server, config.listen.host, config.listen.port);
+    await listen(this.#router.server, 'router', config.listen.host, config.listen.port);
     log.info({
       listen: `${config.listen.host}:${this.address.port}`,
       admin: `${config.admin.host}:${this.adminAddress.port}`,
@@ -206,6 +212,7 @@ export class Service {
     return new WorkerGroup({
       site: spec,
       fork: this.#fork,
+      ports: this.#ports,
       log: this.#log.child({ tenant: spec.schema }),
       startTimeout: config.workers.startTimeout,
       stopTimeout: config.workers.stopTimeout,
@@ -335,21 +342,10 @@ export class Service {
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#reloads;
-    const router = this.#router;
-    if (router) {
-      const closed = new Promise<void>((resolve) => router.server.close(() => resolve()));
-      router.server.closeIdleConnections();
-      const force = setTimeout(() => router.server.closeAllConnections(), this.#config.workers.stopTimeout);
-      await closed;
-      clearTimeout(force);
-    }
+    if (this.#router) await closeGracefully(this.#router.server, this.#config.workers.stopTimeout);
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);
-    if (this.#admin?.listening) {
-      const closed = new Promise((resolve) => this.#admin!.close(resolve));
-      this.#admin.closeAllConnections();
-      await closed;
-    }
+    if (this.#admin) await closeGracefully(this.#admin, 0);
     this.#forwarder?.close();
     await this.#provisioner?.close();
     await this.#database?.close();

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { TenantSpec } from '../config/config.ts';
 import type { PrimaryMessage, WorkerMessage } from '../worker/worker-messages.ts';
 import { isWorkerMessage } from '../worker/worker-messages.ts';
+import type { PortPool } from './port-pool.ts';
 
 /** What the supervisor needs of a child process; `cluster.fork()` gives one. */
 export interface WorkerHandle {
@@ -19,7 +20,9 @@ export type ForkWorker = () => WorkerHandle;
 
 export interface WorkerGroupOptions {
   site: TenantSpec;
-  start: Extract<PrimaryMessage, { type: 'start' }>;
+  /** The start message, but for the port, which each worker gets from `ports`. */
+  start: Omit<Extract<PrimaryMessage, { type: 'start' }>, 'port'>;
+  ports: PortPool;
   fork: ForkWorker;
   log: Logger;
   /** ms a worker may take to report ready. */
@@ -66,9 +69,16 @@ class WorkerSlot {
   }
 
   spawn(): void {
-    const { fork, start, startTimeout, log } = this.#options;
+    const { fork, start, startTimeout, log, ports } = this.#options;
     if (this.state !== 'failed') this.state = 'starting';
     this.port = null;
+    let port: number;
+    try {
+      port = ports.acquire();
+    } catch (error) {
+      this.#failed((error as Error).message);
+      return;
+    }
     const handle = fork();
     this.#handle = handle;
     this.pid = handle.process.pid ?? null;
@@ -76,6 +86,7 @@ class WorkerSlot {
     this.#exited = new Promise((resolve) => {
       handle.on('exit', (code, signal) => {
         clearTimeout(this.#timer);
+        ports.release(port);
         this.#handle = undefined;
         this.port = null;
         resolve();
@@ -90,7 +101,7 @@ class WorkerSlot {
       if (!isWorkerMessage(raw)) return;
       const message: WorkerMessage = raw;
       if (message.type === 'booted') {
-        handle.send(start);
+        handle.send({ ...start, port });
       } else if (message.type === 'ready') {
         clearTimeout(this.#timer);
         if (this.state === 'stopping') return;

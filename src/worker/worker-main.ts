@@ -5,9 +5,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createTenantDatabase } from '../db/tenant-database.ts';
+import { closeGracefully } from '../http/close-gracefully.ts';
 import { createLogger, redactUrls } from '../log/logger.ts';
 import type { AppFactory } from './app-context.ts';
 import type { PrimaryMessage, WorkerMessage } from './worker-messages.ts';
+
+/** Replaced once the server runs: how this worker drains and exits. */
+let stopWorker = (_timeout: number): void => process.exit(0);
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -20,16 +24,13 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
   const server = http.createServer();
 
   const stop = async (timeout: number) => {
-    const closed = server.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), timeout);
-    await closed;
-    clearTimeout(timer);
+    await closeGracefully(server, timeout);
     await db.destroy().catch(() => {});
     process.exit(0);
   };
+  stopWorker = (timeout) => void stop(timeout);
   process.on('message', (m: PrimaryMessage) => {
-    if (m.type === 'stop') void stop(m.timeout);
+    if (m.type === 'stop') stopWorker(m.timeout);
   });
 
   try {
@@ -46,7 +47,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // exclusive: this worker owns the socket; connections do not pass through the primary.
-      server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve);
+      server.listen({ port: message.port, host: '127.0.0.1', exclusive: true }, resolve);
     });
     const { port } = server.address() as AddressInfo;
     log.debug({ port }, 'worker ready');
@@ -60,6 +61,11 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
   }
 }
 
+// The primary stops us over IPC. A Ctrl-C in a terminal reaches the whole process
+// group: let the primary drain the router first, then tell us.
+process.on('SIGINT', () => {});
+// A SIGTERM sent to this worker alone: drain and exit (the primary restarts it).
+process.on('SIGTERM', () => stopWorker(10_000));
 process.once('message', (m: PrimaryMessage) => {
   if (m.type === 'start') void start(m);
 });

@@ -12,6 +12,8 @@ export type PrimaryMessage =
     app: string;
     credentials: TenantCredentials;
     logLevel: string;
+    /** The loopback port to listen on; 0: any free port. */
+    port: number;
   }
   /** Stop accepting, finish in-flight requests within `timeout` ms, exit. */
   | { type: 'stop'; timeout: number };
