@@ -1,11 +1,10 @@
 // tenantd migrate: shared migrations in public, then tenant migrations in every
 // (or each named) tenant schema; a summary per tenant; exit 1 if any failed.
-import { openDatabase } from '../db/open-database.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
-import { Provisioner } from '../db/provisioner.ts';
 import { errors } from '../errors.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';
+import { withDatabase } from './with-database.ts';
 
 export const migrateCommand: Command = {
   summary: 'run shared then tenant migrations; exit 1 if any failed',
@@ -25,26 +24,23 @@ export const migrateCommand: Command = {
       ? config.tenants.filter((t) => only.includes(t.schema))
       : [...(config.public ? [config.public] : []), ...config.tenants];
 
-    const database = await openDatabase(config);
-    const provisioner = new Provisioner({
-      adminUrl: database.adminUrl,
-      rolePrefix: config.database.rolePrefix,
-      connectionLimit: config.database.connectionLimit,
-      statementTimeout: config.database.statementTimeout,
-    });
     const tty = process.stderr.isTTY;
+    const total = sites.length + 1;
     let done = 0;
     const progress = (r: SiteResult) => {
-      if (r.schema !== 'public') done += 1;
-      if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${sites.length} tenants, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
+      done += 1;
+      if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${total} schemas, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
     };
-    try {
+    return withDatabase(config, async (database, provisioner) => {
       const result = await provisionSites({
         adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress,
       });
       if (only.length === 0) await provisioner.syncRegistry(config.tenants.map((x) => x.schema));
       if (tty) process.stderr.write('\r\x1b[K');
-      const rows = [...(result.shared ? [{ ...result.shared, schema: 'public (shared)' }] : []), ...result.sites];
+      const rows = [
+        ...(result.shared ? [{ ...result.shared, schema: 'public (shared)' }] : []),
+        ...result.sites.map((r) => (r.schema === 'public' ? { ...r, schema: 'public (site)' } : r)),
+      ];
       const width = Math.max(6, ...rows.map((r) => r.schema.length));
       for (const r of rows) {
         const what = r.ok
@@ -55,9 +51,6 @@ export const migrateCommand: Command = {
       const failed = result.sites.filter((r) => !r.ok).length + (result.shared && !result.shared.ok ? 1 : 0);
       process.stdout.write(`${rows.length} schemas: ${rows.length - failed} ok, ${failed} failed\n`);
       return result.ok ? 0 : 1;
-    } finally {
-      await provisioner.close();
-      await database.close();
-    }
+    });
   },
 };

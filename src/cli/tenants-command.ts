@@ -1,28 +1,9 @@
 // tenantd tenants list | drop: the registry beside the config.
-import { openDatabase } from '../db/open-database.ts';
 import { pendingMigrations } from '../db/migration-runner.ts';
-import { Provisioner } from '../db/provisioner.ts';
-import type { Config } from '../config/config.ts';
-import type { DatabaseHandle } from '../db/open-database.ts';
 import { errors } from '../errors.ts';
+import { withDatabase } from './with-database.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';
-
-async function withDatabase<T>(config: Config, work: (db: DatabaseHandle, p: Provisioner) => Promise<T>): Promise<T> {
-  const database = await openDatabase(config);
-  const provisioner = new Provisioner({
-    adminUrl: database.adminUrl,
-    rolePrefix: config.database.rolePrefix,
-    connectionLimit: config.database.connectionLimit,
-    statementTimeout: config.database.statementTimeout,
-  });
-  try {
-    return await work(database, provisioner);
-  } finally {
-    await provisioner.close();
-    await database.close();
-  }
-}
 
 export interface TenantListing {
   schema: string;

@@ -5,7 +5,7 @@
 // DDL runs on one admin connection, one tenant after another: concurrent GRANTs
 // on the same shared table fail with "tuple concurrently updated".
 import pg from 'pg';
-import type { TenantSpec } from '../config/config.ts';
+import type { Config, TenantSpec } from '../config/config.ts';
 import { errors } from '../errors.ts';
 import { isSiteSchemaName, isTenantSchemaName } from './schema-name.ts';
 import { scramVerifier } from './scram-verifier.ts';
@@ -38,6 +38,16 @@ export class Provisioner {
   #client: pg.Client | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #serverVersion = 0;
+
+  /** A provisioner for the `database` section of a config. */
+  static forConfig(database: Config['database'], adminUrl: string): Provisioner {
+    return new Provisioner({
+      adminUrl,
+      rolePrefix: database.rolePrefix,
+      connectionLimit: database.connectionLimit,
+      statementTimeout: database.statementTimeout,
+    });
+  }
 
   constructor(options: ProvisionerOptions) {
     this.#options = options;

@@ -147,12 +147,7 @@ export class Service {
     await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
     this.#database = await openDatabase(config, (m) => log.info(m));
     for (const name of secretEnv) delete process.env[name];
-    this.#provisioner = new Provisioner({
-      adminUrl: this.#database.adminUrl,
-      rolePrefix: config.database.rolePrefix,
-      connectionLimit: config.database.connectionLimit,
-      statementTimeout: config.database.statementTimeout,
-    });
+    this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
 
     const { started } = await this.#startSites(config, sitesOf(config), false);
     this.#sites = started;
