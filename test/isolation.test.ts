@@ -112,11 +112,23 @@ test('a tenant application cannot read files, secrets of roles, or signal other 
   for (const [sql, code] of refusals) {
     assert.equal((await runOne(s, 'acme.test', sql)).code, code, sql);
   }
+  // Catalog side doors: planner statistics hold sample values of columns.
+  await query(s.db.superUrl, 'analyze globex.secrets');
+  assert.equal((await runOne(s, 'acme.test', 'select * from pg_catalog.pg_statistic')).code, '42501');
+  assert.deepEqual((await runOne(s, 'acme.test', "select most_common_vals from pg_stats where schemaname = 'globex'")).rows, []);
   const globexBackend = (await runOne(s, 'globex.test', 'select pg_backend_pid() as pid')).rows![0]!.pid;
   const signal = await runOne(s, 'acme.test', `select pg_terminate_backend(${globexBackend})`);
   assert.equal(signal.code, '42501');
+  // Nothing changed: globex's rows, columns and tables, the roles and databases.
   assert.deepEqual((await query(s.db.superUrl, 'select owner from globex.secrets')).rows, [{ owner: 'globex' }]);
+  const columns = await query(s.db.superUrl, "select column_name from information_schema.columns where table_schema = 'globex' and table_name = 'secrets' order by 1");
+  assert.deepEqual(columns.rows.map((r) => r.column_name), ['id', 'owner']);
+  assert.equal((await query(s.db.superUrl, "select 1 from pg_tables where schemaname = 'globex' and tablename = 'planted'")).rowCount, 0);
   assert.equal((await query(s.db.superUrl, "select 1 from pg_roles where rolname = 'sidekick'")).rowCount, 0);
+  assert.equal((await query(s.db.superUrl, "select 1 from pg_database where datname = 'stolen'")).rowCount, 0);
+  const verifier = await query(s.db.superUrl, 'select rolpassword from pg_authid where rolname = $1', [`${s.db.name}_globex`]);
+  assert.match(verifier.rows[0].rolpassword, /^SCRAM-SHA-256\$4096:/);
+  assert.equal((await runOne(s, 'globex.test', 'select 1 as ok')).rows![0]!.ok, 1, "globex's password still works");
 });
 
 test('a tenant cannot exhaust the server: a connection limit per role and a default statement_timeout', async (t) => {

@@ -114,6 +114,24 @@ test('a worker that does not report ready within startTimeout is killed and rest
   assert.equal(forks.length, 2);
 });
 
+test('a worker that does not exit within stopTimeout of the stop message gets SIGKILL', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const forks: FakeWorker[] = [];
+  const g = group(forks);
+  forks[0]!.boot(7000);
+  // This worker ignores its stop message.
+  forks[0]!.send = function (message: PrimaryMessage) { this.sent.push(message); return true; };
+  const stopped = g.stop();
+  mock.timers.tick(1000);
+  assert.deepEqual(forks[0]!.signals, []);
+  mock.timers.tick(1000);
+  assert.deepEqual(forks[0]!.signals, ['SIGKILL']);
+  await stopped;
+  assert.equal(g.state, 'stopped');
+  assert.equal(forks.length, 1);
+});
+
 test('requests wait for a starting worker and get its port once ready; stopping sends stop and waits for the exit', async () => {
   const forks: FakeWorker[] = [];
   const g = group(forks);
