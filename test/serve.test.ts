@@ -74,6 +74,12 @@ test('the demo API answers 400, 422 and 404 for bad input and updates and delete
   assert.equal((await s.send(host, 'PATCH', `/api/tasks/${id}`, { title: '' })).status, 422);
   assert.equal((await s.send(host, 'PATCH', '/api/tasks/999', { done: true })).status, 404);
   assert.equal((await s.send(host, 'PATCH', `/api/tasks/${id}`, 'nope')).status, 400);
+  const put = await s.send(host, 'PUT', '/api/tasks', { title: 'x' });
+  assert.deepEqual([put.status, put.headers.allow], [405, 'GET, POST']);
+  const post = await s.send(host, 'POST', `/api/tasks/${id}`, { title: 'x' });
+  assert.deepEqual([post.status, post.headers.allow], [405, 'GET, PATCH, DELETE']);
+  const head = await s.send(host, 'HEAD', '/api/tasks');
+  assert.deepEqual([head.status, head.body], [200, '']);
   assert.equal((await s.send(host, 'DELETE', `/api/tasks/${id}`)).status, 204);
   assert.equal((await s.send(host, 'DELETE', `/api/tasks/${id}`)).status, 404);
   assert.deepEqual((await s.get(host, '/api/tasks')).json(), []);

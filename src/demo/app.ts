@@ -16,7 +16,7 @@ const maxBody = 64 * 1024;
 const maxTitle = 500;
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly allow?: string) {
     super(message);
   }
 }
@@ -101,7 +101,8 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname } = new URL(req.url ?? '/', 'http://tenant');
-    const method = req.method ?? 'GET';
+    // HEAD is GET without a body (Node drops the body).
+    const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
     if (pathname === '/' && method === 'GET') return page(res);
     if (pathname === '/api/tenant' && method === 'GET') {
       return send(res, 200, { schema: tenant.schema, name: tenant.name, settings: tenant.settings, pid: process.pid });
@@ -120,6 +121,7 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
         const row = await db.insertInto('tasks').values({ title: title(body.title, true)! }).returningAll().executeTakeFirstOrThrow();
         return send(res, 201, task(row));
       }
+      if (rest === '') throw new HttpError(405, 'method not allowed', 'GET, POST');
       const match = /^\/([^/]+)$/.exec(rest);
       if (match) {
         const id = taskId(match[1]!);
@@ -146,7 +148,7 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
           if (result.numDeletedRows === 0n) throw new HttpError(404, 'no such task');
           return send(res, 204);
         }
-        throw new HttpError(405, 'method not allowed');
+        throw new HttpError(405, 'method not allowed', 'GET, PATCH, DELETE');
       }
     }
     throw new HttpError(404, 'not found');
@@ -155,7 +157,7 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
   return (req, res) => {
     route(req, res).catch((error: unknown) => {
       if (error instanceof HttpError) {
-        if (error.status === 405) res.setHeader('allow', 'GET, PATCH, DELETE');
+        if (error.allow) res.setHeader('allow', error.allow);
         send(res, error.status, { error: error.message });
         return;
       }
