@@ -141,3 +141,14 @@ test('a second SIGTERM exits at once, without waiting for a slow request', async
   assert.equal(await s.exited, 1);
   assert.ok((await slow) instanceof Error, 'the slow request was cut');
 });
+
+test('SIGTERM during startup waits for the workers being started, then stops them and exits 0', async (t) => {
+  const slow = `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n    settings: { startDelayMs: 1500 }\n`;
+  const s = await startServe(t, slow, {}, {}, /"tenant":"acme".*"msg":"provisioned"/);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  const pids = [...s.output().matchAll(/"workerPid":(\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(pids.length >= 1, 'the worker had started');
+  await eventually(() => (pids.every((pid) => !isAlive(pid)) ? true : undefined), 5000, 'no worker left');
+  assert.match(s.output(), /"msg":"tenantd stopped"/);
+});

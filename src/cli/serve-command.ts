@@ -42,7 +42,7 @@ export const serveCommand: Command = {
       await service.stop().catch(() => {});
       throw error;
     }
-    await systemd.notify('READY=1', `serving ${config.tenants.length} tenants`);
+    if (!stopping) await systemd.notify('READY=1', `serving ${config.tenants.length} tenants`);
     await done;
     return 0;
   },

@@ -106,6 +106,7 @@ export class Service {
   #reloads: Promise<unknown> = Promise.resolve();
   #ports: PortPool;
   #stopping = false;
+  #starting: Promise<void> | undefined;
 
   constructor(config: Config, options: ServiceOptions) {
     this.#config = config;
@@ -134,7 +135,17 @@ export class Service {
     return this.metrics.render(this.status());
   }
 
-  async start(): Promise<void> {
+  /**
+   * Listens on the admin address, provisions every site, starts the workers, then
+   * routes. A stop or a reload asked meanwhile waits for this to finish.
+   */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    this.#reloads = this.#starting.catch(() => {});
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const config = this.#config;
     const log = this.#log;
     // First, so that /healthz answers and /readyz says 503 while tenants provision.
@@ -336,6 +347,7 @@ export class Service {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    await this.#starting?.catch(() => {});
     await this.#reloads;
     if (this.#router) await closeGracefully(this.#router.server, this.#config.workers.stopTimeout);
     for (const site of this.#sites.values()) this.#drain(site);

@@ -14,6 +14,7 @@ export interface WorkerHandle {
   kill(signal?: string): void;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export type ForkWorker = () => WorkerHandle;
@@ -97,6 +98,8 @@ class WorkerSlot {
         this.#failed(failure ?? (signal ? `killed by ${signal}` : `exited with code ${code}`));
       });
     });
+    // A send to a worker that just died fails here, not in the primary.
+    handle.on('error', (error) => log.warn({ workerPid: this.pid, err: error }, 'worker IPC error'));
     handle.on('message', (raw) => {
       if (!isWorkerMessage(raw)) return;
       const message: WorkerMessage = raw;

@@ -30,7 +30,8 @@ export interface ServeProcess {
   head: string;
 }
 
-export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}): Promise<ServeProcess> {
+/** Starts `tenantd serve`; resolves once it routes, or (with `until`) once its output matches. */
+export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}, until?: RegExp): Promise<ServeProcess> {
   const db = await createTestDatabase();
   const [port, adminPort] = [await freePort(), await freePort()];
   const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${db.url}\n`;
@@ -50,7 +51,7 @@ export async function startServe(t: TestContext, yaml: string, env: NodeJS.Proce
   });
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`tenantd serve exited ${child.exitCode}: ${output}`);
-    return output.includes('"msg":"tenantd serving"') ? true : undefined;
+    return (until ? until.test(output) : output.includes('"msg":"tenantd serving"')) ? true : undefined;
   }, 30_000, 'tenantd serve to route');
   return { child, db, dir, configFile, port, adminPort, output: () => output, exited, head };
 }
