@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import pino from 'pino';
 import { query } from './helpers/database.ts';
 import { request } from './helpers/http.ts';
 import { hammer } from './helpers/load.ts';
@@ -79,4 +81,17 @@ test('a tenant added in tenantsDir is served after a reload', async (t) => {
   const result = await s.service.reload();
   assert.deepEqual((result as { added: string[] }).added, ['newco']);
   assert.equal((await s.get('newco.test', '/whoami')).json().schema, 'newco');
+});
+
+test('a reload that changes log.level applies it to the router too', async (t) => {
+  const lines: { msg: string }[] = [];
+  const sink = new Writable({ write(chunk, _e, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const s = await startService(t, `app: ${probeApp}\ntenants:\n${tenant('acme')}`, { log: pino({ level: 'info' }, sink) });
+  const accessLines = () => lines.filter((l) => l.msg === 'request').length;
+  await s.get('acme.test', '/whoami');
+  assert.equal(accessLines(), 1);
+  writeFileSync(s.configFile, `${head(s.db.url).replace('app:', 'log:\n  level: warn\napp:')}${tenant('acme')}`);
+  assert.equal((await s.service.reload()).ok, true);
+  await s.get('acme.test', '/whoami');
+  assert.equal(accessLines(), 1, 'no access line at level warn');
 });

@@ -107,6 +107,7 @@ export class Service {
   #ports: PortPool;
   #stopping = false;
   #starting: Promise<void> | undefined;
+  readonly #children = new Set<Logger>();
 
   constructor(config: Config, options: ServiceOptions) {
     this.#config = config;
@@ -154,7 +155,7 @@ export class Service {
       status: () => this.status(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
-    }, log.child({ component: 'admin' }), config.adminToken);
+    }, this.#childLog({ component: 'admin' }), config.adminToken);
     await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
     this.#database = await openDatabase(config, (m) => log.info(m));
     for (const name of secretEnv) delete process.env[name];
@@ -169,7 +170,7 @@ export class Service {
       ...limitsOf(config),
       maxHeaderSize: config.router.maxHeaderSize,
       forwarder: this.#forwarder,
-      log: log.child({ component: 'router' }),
+      log: this.#childLog({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),
     });
     await listen(this.#router.server, 'router', config.listen.host, config.listen.port);
@@ -242,6 +243,13 @@ export class Service {
     return table;
   }
 
+  /** A child logger that lives as long as the service (its level follows reloads). */
+  #childLog(bindings: Record<string, string>): Logger {
+    const child = this.#log.child(bindings);
+    this.#children.add(child);
+    return child;
+  }
+
   /** Lets a group finish its requests and exit, without holding up the caller. */
   #drain(site: Site): void {
     if (!(site instanceof WorkerGroup)) return;
@@ -283,6 +291,10 @@ export class Service {
       }),
     });
 
+    // pino children copy their level when made: set it on the long-lived ones, and
+    // before new workers get their loggers.
+    this.#log.level = next.log.level;
+    for (const child of this.#children) child.level = next.log.level;
     const { started, results } = await this.#startSites(next, [...diff.added, ...diff.changed], false);
     const failed: { schema: string; error: string }[] = [];
     const sites = new Map<string, Site>();
@@ -314,7 +326,6 @@ export class Service {
     this.#sites = sites;
     this.#config = next;
     for (const site of retired) this.#drain(site);
-    this.#log.level = next.log.level;
     await this.#provisioner!.syncRegistry(next.tenants.map((t) => t.schema));
 
     const names = (specs: TenantSpec[]) => specs.map((s) => s.schema);
