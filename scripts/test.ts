@@ -30,9 +30,9 @@ if (!superUrl) {
 const env: NodeJS.ProcessEnv = { ...process.env, TENANTD_TEST_DATABASE_URL: superUrl };
 delete env.TENANTD_DATABASE_URL;
 
+console.log(`# test files: ${files.length} (${files.map((f) => path.basename(f)).join(' ')})`);
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: root, env, stdio: 'inherit' });
 const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 await server?.stop();
 if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-console.log(`test files run: ${files.length}`);
 process.exit(code);
