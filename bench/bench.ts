@@ -2,11 +2,12 @@
 // against direct to the worker's port, and of a point query through a pinned pool
 // against a pool that issues SET search_path before each query (the
 // django-tenants way). Each pair runs in the same run, reported as a ratio.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { residentBytes } from '../src/admin/metrics.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { EmbeddedServer } from '../src/db/embedded-server.ts';
 import { createLogger } from '../src/log/logger.ts';
@@ -45,14 +46,6 @@ async function queryRate(pool: pg.Pool, before: string | undefined): Promise<num
   return done / ((Date.now() - started) / 1000);
 }
 
-function rss(pid: number): number {
-  try {
-    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-bench-'));
 // Run as root, the embedded server's user must pass through this folder.
 chmodSync(dir, 0o711);
@@ -82,7 +75,8 @@ try {
   console.log(`  direct to the worker   ${direct.rps.toFixed(0).padStart(8)} req/s  (${direct.failed} failed)`);
   console.log(`  through the router     ${routed.rps.toFixed(0).padStart(8)} req/s  (${routed.failed} failed)`);
   console.log(`  router / direct        ${(routed.rps / direct.rps).toFixed(2).padStart(8)}×`);
-  console.log(`  memory: primary ${(rss(process.pid) / 2 ** 20).toFixed(0)} MiB, worker ${(rss(worker.pid!) / 2 ** 20).toFixed(0)} MiB (RSS)`);
+  const mib = (pid: number) => ((residentBytes(pid) ?? 0) / 2 ** 20).toFixed(0);
+  console.log(`  memory: primary ${mib(process.pid)} MiB, worker ${mib(worker.pid!)} MiB (RSS)`);
 
   const admin = new pg.Client(server.url);
   await admin.connect();

@@ -76,6 +76,14 @@ test('a worker port range must be "from-to" above 1023', (t) => {
   assert.deepEqual(loadConfig(path.join(ok, 'tenantd.yaml'), {}).workers.ports, { from: 20000, to: 20099 });
 });
 
+test('a missing application module or migrations folder is a config error, as in nginx -t', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': 'app: apps/nope.ts\nmigrations:\n  tenant: gone\n', 'shared/.keep': '' });
+  assert.deepEqual(problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {})), [
+    'app at tenantd.yaml:1 — no file apps/nope.ts: expected the application module (.ts or .js)',
+    'migrations.tenant at tenantd.yaml:3 — no folder gone: expected a folder of migration files',
+  ]);
+});
+
 test('YAML syntax errors name the line', (t) => {
   const dir = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test\n' });
   const [line] = problems(() => loadConfig(path.join(dir, 'tenantd.yaml'), {}));

@@ -151,10 +151,19 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     settings: Object.freeze({ ...raw.public.settings }), processes: raw.workers.processes,
   });
   checkUnique(located, site, problems);
-  if (problems.length > 0) throw errors.configInvalid(problems);
 
+  // Files the service will need: missing ones fail here, like `nginx -t`, not in a worker.
   const app = raw.app === undefined ? demoApp : path.resolve(dir, raw.app);
   const appDir = path.dirname(app);
+  if (!isFile(app)) problems.push(main.problem(['app'], `no file ${raw.app}: expected the application module (.ts or .js)`));
+  for (const key of ['shared', 'tenant'] as const) {
+    const folder = raw.migrations[key];
+    if (folder !== undefined && !isDirectory(path.resolve(dir, folder))) {
+      problems.push(main.problem(['migrations', key], `no folder ${folder}: expected a folder of migration files`));
+    }
+  }
+  if (problems.length > 0) throw errors.configInvalid(problems);
+
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
   return deepFreeze({
     file: absolute,
@@ -203,6 +212,22 @@ function checkUnique(located: Located[], site: TenantSpec | undefined, problems:
       if (owner !== undefined) problems.push(source.problem([...at, 'hosts', i], `host "${host}" is already claimed by ${owner}`));
       else hosts.set(host, `tenant ${spec.schema}`);
     });
+  }
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(folder: string): boolean {
+  try {
+    return statSync(folder).isDirectory();
+  } catch {
+    return false;
   }
 }
 
