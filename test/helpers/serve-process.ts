@@ -30,9 +30,34 @@ export interface ServeProcess {
   head: string;
 }
 
-/** Starts `tenantd serve`; resolves once it routes, or (with `until`) once its output matches. */
+/**
+ * Starts `tenantd serve`; resolves once it routes, or (with `until`) once its
+ * output matches. Another test may take a port between freePort() and the
+ * child's listen: then it starts again on new ports.
+ */
 export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}, until?: RegExp): Promise<ServeProcess> {
   const db = await createTestDatabase();
+  const children: ChildProcess[] = [];
+  // One hook, in order (node:test runs hooks as registered): processes, then the database.
+  t.after(async () => {
+    for (const child of children) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await db.drop();
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(t, db, children, yaml, env, files, until);
+    } catch (error) {
+      if (attempt >= 3 || !/TENANTD_LISTEN_FAILED/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startOnce(t: TestContext, db: TestDatabase, children: ChildProcess[], yaml: string, env: NodeJS.ProcessEnv, files: Record<string, string>, until?: RegExp): Promise<ServeProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${db.url}\n`;
   const dir = writeFiles(t, { ...files, 'tenantd.yaml': head + yaml });
@@ -42,13 +67,7 @@ export async function startServe(t: TestContext, yaml: string, env: NodeJS.Proce
   child.stdout!.on('data', (c) => { output += c; });
   child.stderr!.on('data', (c) => { output += c; });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await db.drop();
-  });
+  children.push(child);
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`tenantd serve exited ${child.exitCode}: ${output}`);
     return (until ? until.test(output) : output.includes('"msg":"tenantd serving"')) ? true : undefined;
