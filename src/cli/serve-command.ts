@@ -22,6 +22,7 @@ export const serveCommand: Command = {
       if (stopping) {
         // A second signal: the operator wants out now. Workers exit with the IPC channel.
         log.warn({ signal }, 'second signal; exiting at once');
+        service.abandon();
         process.exit(1);
       }
       log.info({ signal }, 'stopping: finishing in-flight requests');

@@ -155,6 +155,17 @@ export class EmbeddedServer {
     }
   }
 
+  /** Asks for a fast shutdown without waiting (a forced exit), when this process owns the server. */
+  abandon(): void {
+    if (this.#pid === undefined) return;
+    try {
+      process.kill(this.#pid, 'SIGINT');
+    } catch {
+      // Already gone.
+    }
+    this.#pid = undefined;
+  }
+
   /** Fast shutdown (SIGINT), when this process started the server. */
   async stop(): Promise<void> {
     const pid = this.#pid;

@@ -9,12 +9,14 @@ export interface DatabaseHandle {
   readonly embedded: boolean;
   /** Stops the embedded server if this process started it. */
   close(): Promise<void>;
+  /** For a forced exit: asks the embedded server (if ours) to stop, without waiting. */
+  abandon(): void;
 }
 
 export async function openDatabase(config: Config, onProgress?: (message: string) => void): Promise<DatabaseHandle> {
   if (config.database.url) {
-    return { adminUrl: config.database.url, embedded: false, close: async () => {} };
+    return { adminUrl: config.database.url, embedded: false, close: async () => {}, abandon: () => {} };
   }
   const server = await EmbeddedServer.start({ dataDir: config.database.dataDir, port: config.database.port, onProgress });
-  return { adminUrl: server.url, embedded: true, close: () => server.stop() };
+  return { adminUrl: server.url, embedded: true, close: () => server.stop(), abandon: () => server.abandon() };
 }

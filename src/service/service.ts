@@ -354,6 +354,14 @@ export class Service {
       : { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] });
   }
 
+  /**
+   * For a forced exit: nothing waits. Workers exit when the primary's IPC channel
+   * closes; the embedded database, detached, is asked to stop here.
+   */
+  abandon(): void {
+    this.#database?.abandon();
+  }
+
   /** Stops accepting, lets in-flight requests finish (bounded), stops workers and the database. */
   async stop(): Promise<void> {
     if (this.#stopping) return;

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { bin } from './helpers/cli.ts';
+import { eventually, request } from './helpers/http.ts';
+import { freePort, isAlive } from './helpers/serve-process.ts';
+import { writeFiles } from './helpers/service.ts';
+
+/** `tenantd serve` as `npm start` runs it: no database URL, the embedded PostgreSQL under dataDir. */
+async function serveEmbedded(t: TestContext) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const dir = writeFiles(t, {
+    'tenantd.yaml': `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  dataDir: data\ntenants:\n  - schema: acme\n    hosts: [acme.localhost]\n`,
+  });
+  // Run as root, the cluster belongs to the postgres user, who must pass through.
+  chmodSync(dir, 0o711);
+  const env = { ...process.env };
+  delete env.TENANTD_DATABASE_URL;
+  const child = spawn(process.execPath, [bin, 'serve', '-c', path.join(dir, 'tenantd.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c) => { output += c; });
+  child.stderr.on('data', (c) => { output += c; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await eventually(() => {
+    if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
+    return output.includes('"msg":"tenantd serving"') ? true : undefined;
+  }, 60_000, 'tenantd serve on the embedded database');
+  const postmaster = Number(readFileSync(path.join(dir, 'data', 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return { child, exited, port, postmaster, output: () => output };
+}
+
+test('serve without a database URL runs the embedded PostgreSQL, serves the demo, and stops it on SIGTERM', { timeout: 120_000 }, async (t) => {
+  const s = await serveEmbedded(t);
+  const created = await request(s.port, { host: 'acme.localhost', method: 'POST', path: '/api/tasks', body: '{"title":"embedded"}', headers: { 'content-type': 'application/json' } });
+  assert.equal(created.status, 201);
+  assert.equal((await request(s.port, { host: 'acme.localhost', path: '/api/tasks' })).json()[0].title, 'embedded');
+  assert.ok(isAlive(s.postmaster));
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  await eventually(() => (isAlive(s.postmaster) ? undefined : true), 30_000, 'the embedded PostgreSQL to stop');
+});
+
+test('a forced exit (second signal) still stops the embedded PostgreSQL', { timeout: 120_000 }, async (t) => {
+  const s = await serveEmbedded(t);
+  s.child.kill('SIGTERM');
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 1);
+  await eventually(() => (isAlive(s.postmaster) ? undefined : true), 30_000, 'the embedded PostgreSQL to stop');
+});
