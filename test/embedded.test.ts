@@ -6,13 +6,13 @@ import { test, type TestContext } from 'node:test';
 import { bin } from './helpers/cli.ts';
 import { eventually, request } from './helpers/http.ts';
 import { freePort, isAlive } from './helpers/serve-process.ts';
-import { writeFiles } from './helpers/service.ts';
+import { probeApp, writeFiles } from './helpers/service.ts';
 
 /** `tenantd serve` as `npm start` runs it: no database URL, the embedded PostgreSQL under dataDir. */
-async function serveEmbedded(t: TestContext) {
+async function serveEmbedded(t: TestContext, app = '') {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = writeFiles(t, {
-    'tenantd.yaml': `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  dataDir: data\ntenants:\n  - schema: acme\n    hosts: [acme.localhost]\n`,
+    'tenantd.yaml': `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\n${app}database:\n  dataDir: data\ntenants:\n  - schema: acme\n    hosts: [acme.localhost]\n`,
   });
   // Run as root, the cluster belongs to the postgres user, who must pass through.
   chmodSync(dir, 0o711);
@@ -44,9 +44,14 @@ test('serve without a database URL runs the embedded PostgreSQL, serves the demo
 });
 
 test('a forced exit (second signal) still stops the embedded PostgreSQL', { timeout: 120_000 }, async (t) => {
-  const s = await serveEmbedded(t);
+  const s = await serveEmbedded(t, `app: ${probeApp}\n`);
+  // A slow request keeps the graceful stop busy, so that the second signal finds it running.
+  const slow = request(s.port, { host: 'acme.localhost', path: '/slow?ms=30000' }).catch((error: Error) => error);
+  await eventually(() => (s.output().includes('slow request started') ? true : undefined), 10_000, 'the slow request');
   s.child.kill('SIGTERM');
+  await eventually(() => (s.output().includes('stopping: finishing in-flight requests') ? true : undefined), 10_000, 'the first signal');
   s.child.kill('SIGTERM');
+  assert.ok((await slow) instanceof Error);
   assert.equal(await s.exited, 1);
   await eventually(() => (isAlive(s.postmaster) ? undefined : true), 30_000, 'the embedded PostgreSQL to stop');
 });
