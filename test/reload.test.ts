@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -94,4 +94,27 @@ test('a reload that changes log.level applies it to the router too', async (t) =
   assert.equal((await s.service.reload()).ok, true);
   await s.get('acme.test', '/whoami');
   assert.equal(accessLines(), 1, 'no access line at level warn');
+});
+
+test('a tenant that could not be provisioned at start is tried again by the next reload', async (t) => {
+  const s = await startService(t, `app: ${probeApp}\nmigrations:\n  tenant: tenant-migrations\ntenants:\n${tenant('acme')}${tenant('globex')}`, {
+    files: {
+      'package.json': '{ "type": "module" }',
+      'refuse-globex': '',
+      // Fails for globex while the file refuse-globex exists beside the config.
+      'tenant-migrations/001_things.ts': `import { existsSync } from 'node:fs';
+export async function up(db, ctx) {
+  if (ctx.schema === 'globex' && existsSync(new URL('../refuse-globex', import.meta.url))) throw new Error('not yet');
+  await db.schema.createTable('things').addColumn('id', 'integer').execute();
+}
+`,
+    },
+  });
+  const refused = await s.get('globex.test', '/whoami');
+  assert.equal(refused.status, 503);
+  assert.equal(s.service.status().find((x) => x.schema === 'globex')!.error, 'not yet');
+  rmSync(`${s.dir}/refuse-globex`);
+  const result = await s.service.reload();
+  assert.deepEqual([(result as { changed: string[] }).changed, (result as { failed: unknown[] }).failed], [['globex'], []]);
+  assert.equal((await s.get('globex.test', '/whoami')).json().schema, 'globex');
 });

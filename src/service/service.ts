@@ -280,6 +280,10 @@ export class Service {
       return { ok: false, error: message };
     }
     const diff = diffConfig(current, loaded);
+    // A site that could not be provisioned is tried again, as if it had changed.
+    const retry = diff.unchanged.filter((spec) => this.#sites.get(spec.schema) instanceof UnavailableSite);
+    diff.unchanged = diff.unchanged.filter((spec) => !retry.includes(spec));
+    diff.changed.push(...retry);
     // Addresses and the database are bound at start: keep them until a restart.
     const next: Config = Object.freeze({
       ...loaded,
