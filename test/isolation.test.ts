@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { query } from './helpers/database.ts';
-import { probeApp, startService, type RunningService } from './helpers/service.ts';
+import { startService, twoProbeTenants, type RunningService } from './helpers/service.ts';
 
-const config = `app: ${probeApp}
-tenants:
-  - schema: acme
-    hosts: [acme.test]
-  - schema: globex
-    hosts: [globex.test]
-`;
+const config = twoProbeTenants;
 
 interface Outcome { rows?: Record<string, unknown>[]; error?: string; code?: string }
 

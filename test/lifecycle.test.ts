@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { eventually, request } from './helpers/http.ts';
 import { hammer } from './helpers/load.ts';
-import { probeApp, writeFiles } from './helpers/service.ts';
+import { probeApp, twoProbeTenants, writeFiles } from './helpers/service.ts';
 import { isAlive, startServe } from './helpers/serve-process.ts';
 
-const tenants = `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: globex\n    hosts: [globex.test]\n`;
+const tenants = twoProbeTenants;
 
 async function workerPids(adminPort: number): Promise<Map<string, number[]>> {
   const status = (await request(adminPort, { host: '127.0.0.1', path: '/status' })).json();

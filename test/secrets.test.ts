@@ -5,16 +5,10 @@ import { createLogger, redactUrls } from '../src/log/logger.ts';
 import { clusterFork } from '../src/supervisor/cluster-fork.ts';
 import type { WorkerHandle } from '../src/supervisor/worker-group.ts';
 import type { PrimaryMessage } from '../src/worker/worker-messages.ts';
-import { probeApp, startService } from './helpers/service.ts';
+import { startService, twoProbeTenants } from './helpers/service.ts';
 import { startServe } from './helpers/serve-process.ts';
 
-const config = `app: ${probeApp}
-tenants:
-  - schema: acme
-    hosts: [acme.test]
-  - schema: globex
-    hosts: [globex.test]
-`;
+const config = twoProbeTenants;
 
 const unredactedUrl = /postgres(ql)?:\/\/[^:/@\s"]+:(?!\[Redacted\])[^@\s"]+@/i;
 

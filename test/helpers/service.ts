@@ -14,6 +14,9 @@ import { request, type Reply, type RequestOptions } from './http.ts';
 
 export const probeApp = path.resolve(import.meta.dirname, '../fixtures/probe-app.ts');
 
+/** The probe app with two tenants, acme at acme.test and globex at globex.test. */
+export const twoProbeTenants = `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: globex\n    hosts: [globex.test]\n`;
+
 export interface RunningService {
   service: Service;
   db: TestDatabase;
