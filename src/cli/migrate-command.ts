@@ -38,7 +38,7 @@ export const migrateCommand: Command = {
       if (only.length === 0) await provisioner.syncRegistry(config.tenants.map((x) => x.schema));
       if (tty) process.stderr.write('\r\x1b[K');
       const rows = [
-        ...(result.shared ? [{ ...result.shared, schema: 'public (shared)' }] : []),
+        { ...result.shared, schema: 'public (shared)' },
         ...result.sites.map((r) => (r.schema === 'public' ? { ...r, schema: 'public (site)' } : r)),
       ];
       const width = Math.max(6, ...rows.map((r) => r.schema.length));
@@ -48,7 +48,7 @@ export const migrateCommand: Command = {
           : `FAILED${r.stage ? ` (${r.stage}${r.failedMigration ? ` ${r.failedMigration}` : ''})` : ''}: ${r.error}`;
         process.stdout.write(`${r.schema.padEnd(width)}  ${what}\n`);
       }
-      const failed = result.sites.filter((r) => !r.ok).length + (result.shared && !result.shared.ok ? 1 : 0);
+      const failed = rows.filter((r) => !r.ok).length;
       process.stdout.write(`${rows.length} schemas: ${rows.length - failed} ok, ${failed} failed\n`);
       return result.ok ? 0 : 1;
     });

@@ -12,6 +12,9 @@ export interface ConfigDiff {
   restartRequired: string[];
 }
 
+/** Database keys bound when the service starts: a reload keeps their running values. */
+export const startBoundDatabaseKeys = ['url', 'dataDir', 'port', 'rolePrefix'] as const;
+
 /** The public site (if any) and the tenants: everything that gets workers. */
 export function sitesOf(config: Config): TenantSpec[] {
   return config.public ? [config.public, ...config.tenants] : [...config.tenants];
@@ -37,7 +40,7 @@ export function diffConfig(current: Config, next: Config): ConfigDiff {
     if (!isDeepStrictEqual(current[key], next[key])) diff.restartRequired.push(key);
   }
   if (current.router.maxHeaderSize !== next.router.maxHeaderSize) diff.restartRequired.push('router.maxHeaderSize');
-  for (const key of ['url', 'dataDir', 'port', 'rolePrefix'] as const) {
+  for (const key of startBoundDatabaseKeys) {
     if (current.database[key] !== next.database[key]) diff.restartRequired.push(`database.${key}`);
   }
   return diff;

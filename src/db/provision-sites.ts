@@ -19,15 +19,13 @@ export interface ProvisionSitesOptions {
   concurrency: number;
   /** Login passwords to set, by schema (serve); without one a role keeps its password. */
   passwords?: ReadonlyMap<string, string>;
-  /** Skip the shared migrations (they ran already in this process). */
-  skipShared?: boolean;
   /** Called as each site finishes. */
   onResult?: (result: SiteResult) => void;
 }
 
 export interface ProvisionSitesResult {
   /** The shared migrations in public. */
-  shared: SiteResult | undefined;
+  shared: SiteResult;
   /** One per site, in the order given. */
   sites: SiteResult[];
   ok: boolean;
@@ -38,15 +36,12 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   const context = (schema: string) => ({ schema, sharedReaderRole: provisioner.sharedReaderRole });
   await provisioner.prepare();
 
-  let shared: SiteResult | undefined;
-  if (!options.skipShared) {
-    const result = await migrateSchema({ adminUrl, schema: 'public', folder: folders.shared, context: context('public') });
-    shared = result.ok ? result : { ...result, stage: 'shared' };
-    options.onResult?.(shared);
-    if (!result.ok) {
-      const skipped = options.sites.map((s): SiteResult => ({ schema: s.schema, ok: false, applied: [], stage: 'shared', error: 'shared migrations failed' }));
-      return { shared, sites: skipped, ok: false };
-    }
+  const sharedResult = await migrateSchema({ adminUrl, schema: 'public', folder: folders.shared, context: context('public') });
+  const shared: SiteResult = sharedResult.ok ? sharedResult : { ...sharedResult, stage: 'shared' };
+  options.onResult?.(shared);
+  if (!shared.ok) {
+    const skipped = options.sites.map((s): SiteResult => ({ schema: s.schema, ok: false, applied: [], stage: 'shared', error: 'shared migrations failed' }));
+    return { shared, sites: skipped, ok: false };
   }
 
   const provisioned: TenantSpec[] = [];
@@ -72,5 +67,5 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   });
   const bySchema = new Map(migrated.map((r) => [r.schema, r]));
   const sites = options.sites.map((s) => failed.get(s.schema) ?? bySchema.get(s.schema)!);
-  return { shared, sites, ok: sites.every((r) => r.ok) && (shared?.ok ?? true) };
+  return { shared, sites, ok: sites.every((r) => r.ok) };
 }

@@ -149,13 +149,6 @@ export class Provisioner {
     for (const { relname } of tables.rows) await c.query(`grant select on public.${c.escapeIdentifier(relname)} to ${role}`);
   }
 
-  /** Grants every provisioned site role the shared reads (after shared migrations add tables). */
-  refreshSharedReads(schemas: readonly string[]): Promise<void> {
-    return this.#exclusive(async (c) => {
-      for (const schema of schemas) await this.#grantSharedReads(c, c.escapeIdentifier(this.roleOf(schema)));
-    });
-  }
-
   async #ensureRole(c: pg.Client, role: string, attributes: string, site: string): Promise<void> {
     const marker = `tenantd:${this.database}:${site}`;
     const found = await c.query('select shobj_description(oid, \'pg_authid\') as marker from pg_roles where rolname = $1', [role]);

@@ -74,6 +74,11 @@ function addForwardedHeaders(req: http.IncomingMessage): void {
   req.headers['x-forwarded-host'] = req.headers.host!;
 }
 
+/** Answers on a raw socket (parser errors, refused upgrades) and closes it. */
+function refuseSocket(socket: Duplex, status: number): void {
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 /** Counts the body bytes written to `res`. */
 function countBytes(res: http.ServerResponse): { bytes: number } {
   const counter = { bytes: 0 };
@@ -127,10 +132,8 @@ export class Router {
     // Transfer-Encoding, the request-smuggling shape).
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const [status, text] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-          : [400, 'Bad Request'];
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      refuseSocket(socket, status);
       this.#options.onResponse?.({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
     });
   }
@@ -180,13 +183,17 @@ export class Router {
     return true;
   }
 
-  #resolve(x: Exchange): boolean {
-    const header = x.req.headers.host;
-    if (header === undefined) return this.#reply(x, 400, 'missing Host header');
+  /** The one host-resolution path, failing closed: an upstream, or the refusal. */
+  #route(header: string | undefined): Upstream | [status: number, message: string] {
+    if (header === undefined) return [400, 'missing Host header'];
     const name = normalizeHost(header);
-    if (name === undefined) return this.#reply(x, 400, 'malformed Host header');
-    const upstream = this.#routes.lookup(name);
-    if (!upstream) return this.#reply(x, 404, 'unknown host');
+    if (name === undefined) return [400, 'malformed Host header'];
+    return this.#routes.lookup(name) ?? [404, 'unknown host'];
+  }
+
+  #resolve(x: Exchange): boolean {
+    const upstream = this.#route(x.req.headers.host);
+    if (Array.isArray(upstream)) return this.#reply(x, ...upstream);
     x.upstream = upstream;
     x.tenant = upstream.site.schema;
     return false;
@@ -229,15 +236,10 @@ export class Router {
   }
 
   async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
-    const name = req.headers.host === undefined ? undefined : normalizeHost(req.headers.host);
-    if (name === undefined) return refuse(400, 'Bad Request');
-    const upstream = this.#routes.lookup(name);
-    if (!upstream) return refuse(404, 'Not Found');
+    const upstream = this.#route(req.headers.host);
+    if (Array.isArray(upstream)) return refuseSocket(socket, upstream[0]);
     const port = await upstream.next(this.#options.queueTimeout);
-    if (port === undefined) return refuse(503, 'Service Unavailable');
+    if (port === undefined) return refuseSocket(socket, 503);
     addForwardedHeaders(req);
     this.#options.forwarder.ws(req, socket, head, port);
   }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { diffConfig, sitesOf } from '../config/config-diff.ts';
+import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
 import type { Config, TenantSpec } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { errors } from '../errors.ts';
@@ -161,8 +161,7 @@ export class Service {
     for (const name of secretEnv) delete process.env[name];
     this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
 
-    const { started } = await this.#startSites(config, sitesOf(config), false);
-    this.#sites = started;
+    this.#sites = await this.#startSites(config, sitesOf(config));
     await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
 
     this.#forwarder = createHttpProxyForwarder();
@@ -186,7 +185,7 @@ export class Service {
    * waits until each is ready or has failed. Sites that could not be provisioned
    * become UnavailableSite.
    */
-  async #startSites(config: Config, sites: TenantSpec[], skipShared: boolean): Promise<{ started: Map<string, Site>; results: SiteResult[] }> {
+  async #startSites(config: Config, sites: TenantSpec[]): Promise<Map<string, Site>> {
     for (const site of sites) {
       if (!this.#passwords.has(site.schema)) this.#passwords.set(site.schema, randomBytes(24).toString('base64url'));
     }
@@ -197,7 +196,6 @@ export class Service {
       folders: config.migrations,
       concurrency: config.migrations.concurrency,
       passwords: this.#passwords,
-      skipShared,
       onResult: (r) => this.#logResult(r),
     });
     const started = new Map<string, Site>();
@@ -206,7 +204,7 @@ export class Service {
       started.set(spec.schema, result.ok ? this.#startGroup(config, spec) : new UnavailableSite(spec, result.error ?? 'failed'));
     });
     await Promise.all([...started.values()].map((s) => (s instanceof WorkerGroup ? s.settled() : undefined)));
-    return { started, results: provisioned.sites };
+    return started;
   }
 
   #logResult(result: SiteResult): void {
@@ -291,7 +289,7 @@ export class Service {
       admin: current.admin,
       database: Object.freeze({
         ...loaded.database,
-        url: current.database.url, dataDir: current.database.dataDir, port: current.database.port, rolePrefix: current.database.rolePrefix,
+        ...Object.fromEntries(startBoundDatabaseKeys.map((key) => [key, current.database[key]])),
       }),
     });
 
@@ -299,7 +297,7 @@ export class Service {
     // before new workers get their loggers.
     this.#log.level = next.log.level;
     for (const child of this.#children) child.level = next.log.level;
-    const { started, results } = await this.#startSites(next, [...diff.added, ...diff.changed], false);
+    const started = await this.#startSites(next, [...diff.added, ...diff.changed]);
     const failed: { schema: string; error: string }[] = [];
     const sites = new Map<string, Site>();
     const retired: Site[] = [];
@@ -310,9 +308,8 @@ export class Service {
         sites.set(spec.schema, old!);
         continue;
       }
-      const result = results.find((r) => r.schema === spec.schema);
       const healthy = fresh instanceof WorkerGroup && fresh.state === 'ready';
-      if (!healthy) failed.push({ schema: spec.schema, error: fresh instanceof UnavailableSite ? fresh.error : (result?.error ?? 'workers failed to start') });
+      if (!healthy) failed.push({ schema: spec.schema, error: fresh instanceof UnavailableSite ? fresh.error : 'workers failed to start' });
       if (old && !healthy) {
         // A changed tenant whose new workers cannot start keeps its old ones.
         sites.set(spec.schema, old);
