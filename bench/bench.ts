@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { residentBytes } from '../src/admin/metrics.ts';
 import { loadConfig } from '../src/config/load-config.ts';
-import { EmbeddedServer } from '../src/db/embedded-server.ts';
+import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { Service } from '../src/service/service.ts';
 

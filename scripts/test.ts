@@ -2,10 +2,10 @@
 // one PostgreSQL: TENANTD_DATABASE_URL if set (a role that may create databases
 // and roles), else an embedded server in a temporary folder, stopped afterwards.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EmbeddedServer } from '../src/db/embedded-server.ts';
+import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const only = process.argv.slice(2);
@@ -24,7 +24,9 @@ let dataDir: string | undefined;
 let superUrl = process.env.TENANTD_DATABASE_URL;
 if (!superUrl) {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-test-'));
-  server = await EmbeddedServer.start({ dataDir });
+  // Run as root, the cluster runs as postgres, who must pass through this folder.
+  chmodSync(dataDir, 0o711);
+  server = await EmbeddedServer.start({ dataDir: path.join(dataDir, 'data') });
   superUrl = server.superUrl;
 }
 const env: NodeJS.ProcessEnv = { ...process.env, TENANTD_TEST_DATABASE_URL: superUrl };

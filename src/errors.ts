@@ -5,11 +5,29 @@ export class TenantdError extends Error {
   readonly code: string;
   readonly statusCode: number;
 
-  constructor(code: string, message: string, statusCode = 500) {
-    super(`${code}: ${message}`);
+  constructor(code: string, message: string, statusCode = 500, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
     this.name = 'TenantdError';
     this.code = code;
     this.statusCode = statusCode;
+  }
+}
+
+/**
+ * What a tenant application sees when its database cannot be reached (server
+ * down or restarting, connection closed, credentials refused, too many
+ * connections): answer 503 with Retry-After, as the worker does for an error
+ * the application lets through. The pool recovers by itself.
+ */
+export class DatabaseUnavailableError extends TenantdError {
+  /** Seconds a client should wait before trying again. */
+  readonly retryAfter = 5;
+  /** PostgreSQL's SQLSTATE, when the server said why (53300: the role's connection limit). */
+  readonly sqlState: string | undefined;
+  constructor(reason: string, options?: { cause?: unknown; sqlState?: string | undefined }) {
+    super('TENANTD_DATABASE_UNAVAILABLE', `the database cannot be reached: ${reason}`, 503, options);
+    this.name = 'DatabaseUnavailableError';
+    this.sqlState = options?.sqlState;
   }
 }
 
@@ -39,6 +57,8 @@ export const errors = {
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
   listenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
     `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : 'admin'})`),
+  wrongUser: define('TENANTD_WRONG_USER', 403, (folder: string, owner: string) =>
+    `the data folder ${folder} belongs to user ${owner}; run tenantd as that user (sudo -u ${owner} tenantd …)`),
   adminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>
     `the admin API at ${address} refused the request: set TENANTD_ADMIN_TOKEN (or adminToken in the config) to its token`),
 };

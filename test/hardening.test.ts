@@ -74,7 +74,8 @@ test('connections beyond maxConnections are refused while the others are served'
   })));
   t.after(() => open.forEach((o) => o.destroy()));
   const third = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n']);
-  assert.equal(third.text, '', 'the third connection was closed without an answer');
+  assert.match(third.text, /^HTTP\/1\.1 503 .*\r\nRetry-After: 5\r\n/s, 'the third connection is refused with 503 and closed');
+  assert.ok(!third.text.includes('acme'), 'the refused request reached no worker');
   open.forEach((o) => o.destroy());
   await eventually(async () => ((await s.get('acme.test', '/whoami').catch(() => undefined))?.status === 200 ? true : undefined), 5000, 'a free slot');
 });

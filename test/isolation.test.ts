@@ -127,8 +127,10 @@ test('a tenant application cannot read files, secrets of roles, or signal other 
 
 test('a tenant cannot exhaust the server: a connection limit per role and a default statement_timeout', async (t) => {
   const s = await startService(t, config, { database: '  poolSize: 5\n  connectionLimit: 2\n  statementTimeout: 300ms\n' });
-  const outcomes = (await s.send('acme.test', 'POST', '/parallel', { sql: 'select pg_sleep(1)', n: 5 })).json() as { ok?: boolean; code?: string }[];
+  const outcomes = (await s.send('acme.test', 'POST', '/parallel', { sql: 'select pg_sleep(1)', n: 5 })).json() as { ok?: boolean; code?: string; unavailable?: boolean }[];
   const codes = outcomes.map((o) => o.code ?? 'ok');
+  // The refusals reach the app as the typed error a request answers with 503.
+  assert.deepEqual(outcomes.filter((o) => o.code === '53300').map((o) => o.unavailable), [true, true, true]);
   // Two connections at most: the others are refused (53300); the ones that ran hit the timeout (57014).
   assert.equal(codes.filter((c) => c === '53300').length, 3, codes.join(' '));
   assert.equal(codes.filter((c) => c === '57014').length, 2, codes.join(' '));

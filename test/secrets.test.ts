@@ -30,9 +30,11 @@ test("a worker's IPC messages carry only its own tenant's credentials, never the
   const everything = JSON.stringify(sent);
   assert.ok(!everything.includes(admin.password), 'no admin password in any message');
   assert.ok(!everything.includes(decodeURIComponent(admin.username)), 'no admin role in any message');
-  const passwords = new Map(starts.map((m) => [m.tenant.schema, decodeURIComponent(new URL(m.credentials.url).password)]));
+  const passwords = new Map(starts.map((m) => [m.tenant.schema, m.credentials.passwords[0]!]));
   for (const m of starts) {
     const url = new URL(m.credentials.url);
+    assert.equal(url.password, '', 'the password travels beside the URL, not in it');
+    assert.ok(m.credentials.passwords.every((p) => p.length >= 32), 'passwords are long');
     assert.equal(decodeURIComponent(url.username), `${s.db.name}_${m.tenant.schema}`);
     assert.equal(m.credentials.schema, m.tenant.schema);
     const other = m.tenant.schema === 'acme' ? 'globex' : 'acme';

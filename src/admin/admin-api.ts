@@ -3,11 +3,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { ReloadResult, SiteStatus } from '../service/service.ts';
+import type { Readiness, ReloadResult, SiteStatus } from '../service/service.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
-  ready(): boolean;
+  readiness(): Readiness;
   status(): SiteStatus[];
   reload(): Promise<ReloadResult>;
   metrics(): string;
@@ -39,8 +39,8 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
       case 'GET /healthz':
         return json(res, 200, { ok: true });
       case 'GET /readyz': {
-        const ready = target.ready();
-        return json(res, ready ? 200 : 503, { ready });
+        const readiness = target.readiness();
+        return json(res, readiness.ready ? 200 : 503, readiness);
       }
       case 'GET /status':
         return json(res, 200, { tenants: target.status() });

@@ -32,6 +32,12 @@ export function residentBytes(pid: number): number | undefined {
 
 export class Metrics {
   readonly #tenants = new Map<string, TenantSeries>();
+  #databaseRestarts = 0;
+
+  /** The embedded PostgreSQL was restarted after it exited. */
+  databaseRestarted(): void {
+    this.#databaseRestarts += 1;
+  }
 
   /** Router hook: one call per finished request. */
   observe(entry: AccessEntry): void {
@@ -51,7 +57,7 @@ export class Metrics {
     series.count += 1;
   }
 
-  render(sites: SiteStatus[]): string {
+  render(sites: SiteStatus[], databaseUp: boolean): string {
     const out: string[] = [];
     const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
 
@@ -83,6 +89,10 @@ export class Metrics {
         if (bytes !== undefined) out.push(`tenantd_worker_resident_memory_bytes{tenant="${label(site.schema)}",pid="${w.pid}"} ${bytes}`);
       }
     }
+    help('tenantd_database_up', 'gauge', '1 when the primary reaches the database.');
+    out.push(`tenantd_database_up ${databaseUp ? 1 : 0}`);
+    help('tenantd_database_restarts_total', 'counter', 'Restarts of the embedded PostgreSQL after it exited.');
+    out.push(`tenantd_database_restarts_total ${this.#databaseRestarts}`);
     help('tenantd_primary_resident_memory_bytes', 'gauge', 'Resident memory of the primary (router) process.');
     out.push(`tenantd_primary_resident_memory_bytes ${process.memoryUsage.rss()}`);
     return `${out.join('\n')}\n`;

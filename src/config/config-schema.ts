@@ -93,6 +93,10 @@ export const configSchema = z.object({
     connectionLimit: z.number().int().min(1).default(20),
     /** statement_timeout of tenant connections. Default 30s; 0 disables. */
     statementTimeout: duration.default('30s'),
+    /** A worker's idle database connection closes after this. Default 30s. */
+    idleTimeout: duration.default('30s'),
+    /** File of the secret tenant passwords derive from (one per line; the first is set). Default: credentials.secret in dataDir, made at first start. Nodes on one database share it. */
+    secretFile: z.string().optional(),
   }).strict().default({}),
   /** The tenant application module (.ts or .js). Default: the bundled demo. */
   app: z.string().optional(),
@@ -143,8 +147,10 @@ export const configSchema = z.object({
     requestTimeout: duration.default('300s'),
     /** An idle client connection is closed after this. Default 75s (nginx's keepalive_timeout). */
     keepAliveTimeout: duration.default('75s'),
-    /** Client connections open at once; more are refused. Default 10000. */
+    /** Client connections open at once. Default 10000. When full, a new client takes the place of a connection of the client that holds the most. */
     maxConnections: z.number().int().min(1).default(10_000),
+    /** Client connections one client address may hold; more are refused. Default 1000; 0 = no limit (behind a proxy that is every client). */
+    maxConnectionsPerClient: z.number().int().min(0).default(1000),
   }).strict().default({}),
   log: z.object({
     /** pino level. Default info. */

@@ -34,6 +34,10 @@ export interface Config {
     readonly connectionLimit: number;
     /** Milliseconds; 0 disables. */
     readonly statementTimeout: number;
+    /** Milliseconds an idle pool connection stays open. */
+    readonly idleTimeout: number;
+    /** Absolute path of the credentials secret file. */
+    readonly secretFile: string;
   };
   /** Absolute path of the application module. */
   readonly app: string;
@@ -70,6 +74,8 @@ export interface Config {
     /** Milliseconds. */
     readonly keepAliveTimeout: number;
     readonly maxConnections: number;
+    /** 0: no limit. */
+    readonly maxConnectionsPerClient: number;
   };
   readonly log: {
     readonly level: string;

@@ -165,6 +165,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (problems.length > 0) throw errors.configInvalid(problems);
 
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
+  const dataDir = path.resolve(dir, raw.database.dataDir ?? 'data');
   return deepFreeze({
     file: absolute,
     listen: raw.listen,
@@ -172,12 +173,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     adminToken: env.TENANTD_ADMIN_TOKEN || raw.adminToken,
     database: {
       url,
-      dataDir: path.resolve(dir, raw.database.dataDir ?? 'data'),
+      dataDir,
       port: raw.database.port,
       poolSize: raw.database.poolSize,
       rolePrefix: raw.database.rolePrefix,
       connectionLimit: raw.database.connectionLimit,
       statementTimeout: raw.database.statementTimeout,
+      idleTimeout: raw.database.idleTimeout,
+      secretFile: raw.database.secretFile === undefined ? path.join(dataDir, 'credentials.secret') : path.resolve(dir, raw.database.secretFile),
     },
     app,
     migrations: {

@@ -8,6 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { pinnedOptions } from './tenant-credentials.ts';
+import { migrationFiles, migrationName, migrationTable } from './migration-files.ts';
+
+export { migrationTable };
 
 /** The second argument a migration's `up` receives. */
 export interface MigrationContext {
@@ -36,7 +39,6 @@ export interface SchemaMigrationOptions {
   context: MigrationContext;
 }
 
-export const migrationTable = 'tenantd_migration';
 
 type MigrationModule = { up: (db: Kysely<any>, ctx: MigrationContext) => Promise<void>; down?: (db: Kysely<any>, ctx: MigrationContext) => Promise<void> };
 const loaded = new Map<string, Promise<[string, MigrationModule][]>>();
@@ -47,11 +49,11 @@ function loadFolder(folder: string): Promise<[string, MigrationModule][]> {
   if (!modules) {
     let names: string[] = [];
     try {
-      names = readdirSync(folder).filter((n) => /\.(ts|mts|js|mjs)$/.test(n) && !n.endsWith('.d.ts')).sort();
+      names = migrationFiles(readdirSync(folder));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    modules = Promise.all(names.map(async (n) => [n.replace(/\.(ts|mts|js|mjs)$/, ''), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
+    modules = Promise.all(names.map(async (n) => [migrationName(n), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
     loaded.set(folder, modules);
   }
   return modules;

@@ -17,8 +17,8 @@ export interface ProvisionSitesOptions {
   sites: readonly TenantSpec[];
   folders: { shared: string; tenant: string };
   concurrency: number;
-  /** Login passwords to set, by schema (serve); without one a role keeps its password. */
-  passwords?: ReadonlyMap<string, string>;
+  /** SCRAM verifiers of the login passwords to set, by schema (serve); without one a role keeps its password. */
+  verifiers?: ReadonlyMap<string, string>;
   /** Called as each site finishes. */
   onResult?: (result: SiteResult) => void;
 }
@@ -48,7 +48,7 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   const failed = new Map<string, SiteResult>();
   for (const site of options.sites) {
     try {
-      await provisioner.provision(site, options.passwords?.get(site.schema));
+      await provisioner.provision(site, options.verifiers?.get(site.schema));
       provisioned.push(site);
     } catch (error) {
       const result: SiteResult = { schema: site.schema, ok: false, applied: [], stage: 'provision', error: (error as Error).message };

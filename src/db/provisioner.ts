@@ -8,7 +8,6 @@ import pg from 'pg';
 import type { Config, TenantSpec } from '../config/config.ts';
 import { errors } from '../errors.ts';
 import { isSiteSchemaName, isTenantSchemaName } from './schema-name.ts';
-import { scramVerifier } from './scram-verifier.ts';
 
 export const registryTable = 'tenantd_tenants';
 
@@ -73,6 +72,22 @@ export class Provisioner {
     return run;
   }
 
+  /**
+   * Runs `work` alone on the admin connection and alone in the database: nodes
+   * that start at the same moment would otherwise race on CREATE ROLE, CREATE
+   * TABLE IF NOT EXISTS and GRANT ("tuple concurrently updated").
+   */
+  #locked<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.#exclusive(async (c) => {
+      await c.query("select pg_advisory_lock(hashtext('tenantd.provision'), 0)");
+      try {
+        return await work(c);
+      } finally {
+        await c.query("select pg_advisory_unlock(hashtext('tenantd.provision'), 0)").catch(() => {});
+      }
+    });
+  }
+
   async #connect(): Promise<pg.Client> {
     if (this.#client) return this.#client;
     const client = new pg.Client({ connectionString: this.#options.adminUrl, connectionTimeoutMillis: 10_000 });
@@ -90,7 +105,7 @@ export class Provisioner {
 
   /** Registry, database privileges and the shared-reader role; idempotent. */
   prepare(): Promise<void> {
-    return this.#exclusive(async (c) => {
+    return this.#locked(async (c) => {
       const db = c.escapeIdentifier(this.database);
       await c.query(`revoke all on database ${db} from public`);
       await c.query('revoke create on schema public from public');
@@ -112,15 +127,15 @@ export class Provisioner {
 
   /**
    * Creates or updates a site's role and schema, grants it the shared reads, and
-   * records it in the registry. With a password, the role may log in with it.
+   * records it in the registry. With a SCRAM verifier, the role logs in with its password.
    */
-  provision(spec: TenantSpec, password?: string): Promise<void> {
-    return this.#exclusive(async (c) => {
+  provision(spec: TenantSpec, verifier?: string): Promise<void> {
+    return this.#locked(async (c) => {
       const role = this.roleOf(spec.schema);
       const r = c.escapeIdentifier(role);
       const s = c.escapeIdentifier(spec.schema);
       await this.#ensureRole(c, role, `login noinherit connection limit ${Number(this.#options.connectionLimit)}`, spec.schema);
-      if (password !== undefined) await c.query(`alter role ${r} password ${c.escapeLiteral(scramVerifier(password))}`);
+      if (verifier !== undefined) await c.query(`alter role ${r} password ${c.escapeLiteral(verifier)}`);
       const timeout = Number(this.#options.statementTimeout);
       await c.query(timeout > 0 ? `alter role ${r} in database ${c.escapeIdentifier(this.database)} set statement_timeout = ${timeout}` : `alter role ${r} in database ${c.escapeIdentifier(this.database)} reset statement_timeout`);
       await c.query(`grant connect on database ${c.escapeIdentifier(this.database)} to ${r}`);
@@ -186,7 +201,7 @@ export class Provisioner {
   drop(schema: string, inConfig: readonly string[]): Promise<void> {
     if (!isTenantSchemaName(schema)) return Promise.reject(errors.schemaName(schema));
     if (inConfig.includes(schema)) return Promise.reject(errors.tenantInConfig(schema));
-    return this.#exclusive(async (c) => {
+    return this.#locked(async (c) => {
       const row = await c.query(`select role from public.${registryTable} where schema = $1`, [schema]);
       if (row.rowCount === 0) throw errors.tenantUnknown(schema);
       const r = c.escapeIdentifier(row.rows[0].role);

@@ -4,18 +4,22 @@ import { isSiteSchemaName } from './schema-name.ts';
 import { errors } from '../errors.ts';
 
 export interface TenantCredentials {
-  /** postgres:// URL logged in as the tenant role (host, port, database, TLS of the admin URL). */
+  /** postgres:// URL of the tenant role, without password (host, port, database, TLS of the admin URL). */
   readonly url: string;
+  /** The role's passwords, the current one first (more than one while a secret rotates). */
+  readonly passwords: readonly string[];
   /** Pinned as search_path at connect. */
   readonly schema: string;
   readonly poolSize: number;
+  /** ms an idle connection stays open before it goes back to the server. */
+  readonly idleTimeout: number;
 }
 
-/** The admin URL with the tenant role's user and password in place of the admin's. */
-export function tenantUrl(adminUrl: string, role: string, password: string): string {
+/** The admin URL with the tenant role's user in place of the admin's, and no password. */
+export function tenantUrl(adminUrl: string, role: string): string {
   const url = new URL(adminUrl);
   url.username = encodeURIComponent(role);
-  url.password = encodeURIComponent(password);
+  url.password = '';
   return url.toString();
 }
 

@@ -8,6 +8,9 @@ const hostHeader = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?$/;
 export function normalizeHost(header: string): string | undefined {
   const value = header.trim().toLowerCase();
   if (value.length === 0 || value.length > 260 || !hostHeader.test(value)) return undefined;
+  // A port, when given, is 1-65535 (an empty one is allowed by RFC 3986).
+  const port = /:(\d+)$/.exec(value)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return undefined;
   const host = value.startsWith('[') ? value.slice(0, value.indexOf(']') + 1) : value.replace(/:\d+$/, '');
   const name = host.endsWith('.') ? host.slice(0, -1) : host;
   if (name.startsWith('[')) return name;

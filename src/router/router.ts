@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Socket } from 'node:net';
+import { ClientConnections } from './client-connections.ts';
 import type { Forwarder } from './forwarder.ts';
 import { normalizeHost, type HostTable } from './host-table.ts';
 
@@ -30,6 +32,8 @@ export interface RouterLimits {
   keepAliveTimeout: number;
   /** Client connections at once. */
   maxConnections: number;
+  /** Client connections one address may hold; 0 = no limit. */
+  maxConnectionsPerClient: number;
   /** Write an access-log line per request. */
   accessLog: boolean;
 }
@@ -79,6 +83,18 @@ function refuseSocket(socket: Duplex, status: number): void {
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count += 1;
+  }
+  return count;
+}
+
+const absoluteForm = /^http:\/\/([^/?#]*)([^#]*)$/i;
+
 /** Counts the body bytes written to `res`. */
 function countBytes(res: http.ServerResponse): { bytes: number } {
   const counter = { bytes: 0 };
@@ -105,6 +121,9 @@ export class Router {
   #routes: HostTable<Upstream>;
   #options: RouterOptions;
   readonly #passes: Pass[];
+  readonly #clients: ClientConnections;
+  /** Until open(), requests get 503: the router listens before the sites are provisioned. */
+  #open = false;
 
   constructor(routes: HostTable<Upstream>, options: RouterOptions) {
     this.#routes = routes;
@@ -125,6 +144,16 @@ export class Router {
       // coarse to cut off a client that trickles its headers).
       connectionsCheckingInterval: Math.max(100, Math.min(1000, options.headersTimeout / 2)),
     }, (req, res) => void this.#handle(req, res));
+    this.#clients = new ClientConnections(options);
+    // Before http's own listener: a refused connection never reaches the parser.
+    this.server.prependListener('connection', (socket: Socket) => {
+      const refusal = this.#clients.admit(socket);
+      if (refusal === undefined) return;
+      // Written now (a fresh socket's first write goes straight out), then cut.
+      socket.write(`HTTP/1.1 ${refusal} ${http.STATUS_CODES[refusal]}\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+      this.#options.onResponse?.({ tenant: null, method: '', path: '', status: refusal, bytes: 0, durationMs: 0, requestId: '' });
+    });
     this.#applyServerLimits();
     this.server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
     // Requests Node's parser refuses never reach a pass, nor a worker: a head over
@@ -143,7 +172,13 @@ export class Router {
     this.server.headersTimeout = o.headersTimeout;
     this.server.requestTimeout = o.requestTimeout;
     this.server.keepAliveTimeout = o.keepAliveTimeout;
-    this.server.maxConnections = o.maxConnections;
+    // Counted per client by ClientConnections, which makes room rather than refuse.
+    this.#clients.limits = { maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient };
+  }
+
+  /** Starts routing by the host table (until then every request gets 503). */
+  open(): void {
+    this.#open = true;
   }
 
   /** Swaps the host table at once (reload): new requests see only the new routes. */
@@ -183,16 +218,34 @@ export class Router {
     return true;
   }
 
-  /** The one host-resolution path, failing closed: an upstream, or the refusal. */
-  #route(header: string | undefined): Upstream | [status: number, message: string] {
-    if (header === undefined) return [400, 'missing Host header'];
-    const name = normalizeHost(header);
+  /**
+   * The one host-resolution path, failing closed (RFC 9112 §3.2): one Host line,
+   * a valid host and port; an absolute-form target's authority wins over Host
+   * (and becomes the Host the worker sees). An upstream, or the refusal.
+   */
+  #route(req: http.IncomingMessage): Upstream | [status: number, message: string] {
+    if (req.httpVersionMajor !== 1) return [505, 'HTTP version not supported'];
+    const lines = hostLines(req.rawHeaders);
+    if (lines > 1) return [400, 'more than one Host header'];
+    if (lines === 0) return [400, 'missing Host header'];
+    let authority = req.headers.host!;
+    const url = req.url ?? '';
+    if (!url.startsWith('/') && url !== '*') {
+      const absolute = absoluteForm.exec(url);
+      if (!absolute) return [400, 'malformed request target'];
+      authority = absolute[1]!;
+      req.url = absolute[2] || '/';
+      req.headers.host = authority;
+    }
+    const name = normalizeHost(authority);
     if (name === undefined) return [400, 'malformed Host header'];
+    if (!this.#open) return [503, 'tenantd is starting'];
     return this.#routes.lookup(name) ?? [404, 'unknown host'];
   }
 
   #resolve(x: Exchange): boolean {
-    const upstream = this.#route(x.req.headers.host);
+    const upstream = this.#route(x.req);
+    if (Array.isArray(upstream) && upstream[0] === 503) return this.#reply(x, 503, upstream[1], { 'retry-after': '1' });
     if (Array.isArray(upstream)) return this.#reply(x, ...upstream);
     x.upstream = upstream;
     x.tenant = upstream.site.schema;
@@ -236,7 +289,7 @@ export class Router {
   }
 
   async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const upstream = this.#route(req.headers.host);
+    const upstream = this.#route(req);
     if (Array.isArray(upstream)) return refuseSocket(socket, upstream[0]);
     const port = await upstream.next(this.#options.queueTimeout);
     if (port === undefined) return refuseSocket(socket, 503);

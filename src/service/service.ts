@@ -1,7 +1,6 @@
 // The primary process: config → provisioning → supervisor → router. Provisions
 // every site before it routes to it, starts its workers, then its hosts; a reload
 // applies a new config as a difference, through the same steps.
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
@@ -12,6 +11,8 @@ import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
 import { tenantUrl } from '../db/tenant-credentials.ts';
+import { CredentialsSecret } from '../db/credentials-secret.ts';
+import { DatabaseMonitor, type DatabaseState } from '../db/database-monitor.ts';
 import { createAdminApi } from '../admin/admin-api.ts';
 import { Metrics } from '../admin/metrics.ts';
 import type http from 'node:http';
@@ -50,8 +51,16 @@ export interface SiteStatus {
   schema: string;
   hosts: readonly string[];
   state: GroupState;
+  /** Why the site is not ready, when it is not. */
   error?: string;
   workers: WorkerStatus[];
+}
+
+/** What /readyz answers: ready, or every reason it is not. */
+export interface Readiness {
+  ready: boolean;
+  /** `<schema>: <reason>` per site that is not ready, and the database's state. */
+  notReady: string[];
 }
 
 export type ReloadResult =
@@ -101,8 +110,11 @@ export class Service {
   #sites = new Map<string, Site>();
   /** Groups that left the routes and are finishing their requests. */
   readonly #draining = new Set<Promise<void>>();
-  /** Tenant role passwords, made anew at each start; held only here and by each tenant's workers. */
-  readonly #passwords = new Map<string, string>();
+  /** Tenant role passwords derive from it: the same on every node and at every start. */
+  #secret: CredentialsSecret | undefined;
+  #monitor: DatabaseMonitor | undefined;
+  /** Whether the router routes yet (it listens before provisioning and answers 503 meanwhile). */
+  #routing = false;
   #reloads: Promise<unknown> = Promise.resolve();
   #ports: PortPool;
   #stopping = false;
@@ -133,7 +145,7 @@ export class Service {
   }
 
   metricsText(): string {
-    return this.metrics.render(this.status());
+    return this.metrics.render(this.status(), this.database.up);
   }
 
   /**
@@ -151,21 +163,16 @@ export class Service {
     const log = this.#log;
     // First, so that /healthz answers and /readyz says 503 while tenants provision.
     this.#admin = createAdminApi({
-      ready: () => this.ready(),
+      readiness: () => this.readiness(),
       status: () => this.status(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
     }, this.#childLog({ component: 'admin' }), config.adminToken);
     await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
-    this.#database = await openDatabase(config, (m) => log.info(m));
-    for (const name of secretEnv) delete process.env[name];
-    this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
-
-    this.#sites = await this.#startSites(config, sitesOf(config));
-    await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
-
+    // The router binds before provisioning, so that a taken port fails in a
+    // second; until the sites are up it answers 503 with Retry-After.
     this.#forwarder = createHttpProxyForwarder();
-    this.#router = new Router(this.#routes(this.#sites), {
+    this.#router = new Router(new HostTable(), {
       ...limitsOf(config),
       maxHeaderSize: config.router.maxHeaderSize,
       forwarder: this.#forwarder,
@@ -173,11 +180,39 @@ export class Service {
       onResponse: (entry) => this.metrics.observe(entry),
     });
     await listen(this.#router.server, 'router', config.listen.host, config.listen.port);
-    log.info({
+
+    this.#database = await openDatabase(config, {
+      onProgress: (m) => log.info(m),
+      log: this.#childLog({ component: 'database' }),
+      onRestart: () => this.metrics.databaseRestarted(),
+    });
+    for (const name of secretEnv) delete process.env[name];
+    this.#secret = CredentialsSecret.read(config.database.secretFile, true);
+    this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
+    this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
+    this.#monitor.start();
+
+    this.#sites = await this.#startSites(config, sitesOf(config));
+    await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
+
+    this.#router.setRoutes(this.#routes(this.#sites));
+    this.#router.open();
+    this.#routing = true;
+    const statuses = this.status();
+    const notServing = statuses.filter((s) => s.state !== 'ready');
+    log[notServing.length > 0 ? 'warn' : 'info']({
       listen: `${config.listen.host}:${this.address.port}`,
       admin: `${config.admin.host}:${this.adminAddress.port}`,
       tenants: config.tenants.length,
+      serving: statuses.length - notServing.length,
+      notServing: notServing.length,
+      ...(notServing.length > 0 ? { problems: notServing.map((s) => `${s.schema}: ${s.state}${s.error ? ` (${s.error})` : ''}`) } : {}),
     }, 'tenantd serving');
+  }
+
+  #databaseChanged(state: DatabaseState): void {
+    if (state.up) this.#log.info('database reachable again');
+    else this.#log.error({ reason: state.reason }, 'database unreachable; tenants answer 503 until it is back');
   }
 
   /**
@@ -186,16 +221,15 @@ export class Service {
    * become UnavailableSite.
    */
   async #startSites(config: Config, sites: TenantSpec[]): Promise<Map<string, Site>> {
-    for (const site of sites) {
-      if (!this.#passwords.has(site.schema)) this.#passwords.set(site.schema, randomBytes(24).toString('base64url'));
-    }
+    const provisioner = this.#provisioner!;
+    const verifiers = new Map(sites.map((site) => [site.schema, this.#secret!.verifier(provisioner.database, provisioner.roleOf(site.schema))]));
     const provisioned = await provisionSites({
       adminUrl: this.#database!.adminUrl,
       provisioner: this.#provisioner!,
       sites,
       folders: config.migrations,
       concurrency: config.migrations.concurrency,
-      passwords: this.#passwords,
+      verifiers,
       onResult: (r) => this.#logResult(r),
     });
     const started = new Map<string, Site>();
@@ -226,10 +260,13 @@ export class Service {
         tenant: { schema: spec.schema, name: spec.name, hosts: spec.hosts, settings: spec.settings },
         app: config.app,
         credentials: {
-          url: tenantUrl(this.#database!.adminUrl, role, this.#passwords.get(spec.schema)!),
+          url: tenantUrl(this.#database!.adminUrl, role),
+          passwords: this.#secret!.passwords(this.#provisioner!.database, role),
           schema: spec.schema,
           poolSize: config.database.poolSize,
+          idleTimeout: config.database.idleTimeout,
         },
+        migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
       },
     });
@@ -261,7 +298,13 @@ export class Service {
    * one at a time, in the order asked.
    */
   reload(): Promise<ReloadResult> {
-    const run = this.#reloads.then(() => this.#reload());
+    // Whatever a reload meets (the database down, say), it is a rejected reload:
+    // the running config stays and the process goes on.
+    const run = this.#reloads.then(() => this.#reload()).catch((error: unknown): ReloadResult => {
+      const message = (error as Error)?.message ?? String(error);
+      this.#log.error({ error: message }, 'reload failed; the running config stays');
+      return { ok: false, error: message };
+    });
     this.#reloads = run.catch(() => {});
     return run;
   }
@@ -278,8 +321,11 @@ export class Service {
       return { ok: false, error: message };
     }
     const diff = diffConfig(current, loaded);
+    // A new credentials secret (rotation) gives every site new passwords: all change.
+    const secret = CredentialsSecret.read(loaded.database.secretFile, false);
+    const rotated = !secret.equals(this.#secret!);
     // A site that could not be provisioned is tried again, as if it had changed.
-    const retry = diff.unchanged.filter((spec) => this.#sites.get(spec.schema) instanceof UnavailableSite);
+    const retry = diff.unchanged.filter((spec) => rotated || this.#sites.get(spec.schema) instanceof UnavailableSite);
     diff.unchanged = diff.unchanged.filter((spec) => !retry.includes(spec));
     diff.changed.push(...retry);
     // Addresses and the database are bound at start: keep them until a restart.
@@ -297,7 +343,15 @@ export class Service {
     // before new workers get their loggers.
     this.#log.level = next.log.level;
     for (const child of this.#children) child.level = next.log.level;
-    const started = await this.#startSites(next, [...diff.added, ...diff.changed]);
+    const previousSecret = this.#secret;
+    this.#secret = secret;
+    let started: Map<string, Site>;
+    try {
+      started = await this.#startSites(next, [...diff.added, ...diff.changed]);
+    } catch (error) {
+      this.#secret = previousSecret;
+      throw error;
+    }
     const failed: { schema: string; error: string }[] = [];
     const sites = new Map<string, Site>();
     const retired: Site[] = [];
@@ -344,15 +398,34 @@ export class Service {
     return result;
   }
 
-  /** True when every site has a ready worker. */
+  /** True when the router routes, the database answers and every site has a ready worker. */
   ready(): boolean {
-    return this.#router !== undefined && !this.#stopping && [...this.#sites.values()].every((s) => s instanceof WorkerGroup && s.state === 'ready');
+    return this.readiness().ready;
+  }
+
+  readiness(): Readiness {
+    const notReady: string[] = [];
+    if (!this.#routing) notReady.push('tenantd is starting');
+    if (this.#stopping) notReady.push('tenantd is stopping');
+    const database = this.#monitor?.state;
+    if (database && !database.up) notReady.push(`database: ${database.reason}`);
+    for (const site of this.status()) {
+      if (site.state !== 'ready') notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
+    }
+    return { ready: notReady.length === 0, notReady };
+  }
+
+  /** The database as the primary sees it. */
+  get database(): DatabaseState {
+    return this.#monitor?.state ?? { up: true };
   }
 
   status(): SiteStatus[] {
-    return [...this.#sites.values()].map((site) => site instanceof WorkerGroup
-      ? { schema: site.site.schema, hosts: site.site.hosts, state: site.state, workers: site.workers() }
-      : { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] });
+    return [...this.#sites.values()].map((site) => {
+      if (!(site instanceof WorkerGroup)) return { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] };
+      const reason = site.reason;
+      return { schema: site.site.schema, hosts: site.site.hosts, state: site.state, ...(reason === undefined ? {} : { error: reason }), workers: site.workers() };
+    });
   }
 
   /**
@@ -374,6 +447,7 @@ export class Service {
     await Promise.all(this.#draining);
     if (this.#admin) await closeGracefully(this.#admin, 0);
     this.#forwarder?.close();
+    await this.#monitor?.stop();
     await this.#provisioner?.close();
     await this.#database?.close();
     this.#log.info('tenantd stopped');

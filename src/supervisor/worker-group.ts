@@ -32,20 +32,22 @@ export interface WorkerGroupOptions {
   stopTimeout: number;
 }
 
-export type WorkerState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopping' | 'stopped';
-export type GroupState = 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
+/** `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts). */
+export type WorkerState = 'starting' | 'ready' | 'unavailable' | 'backoff' | 'failed' | 'stopping' | 'stopped';
+export type GroupState = 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopping' | 'stopped';
 
 export interface WorkerStatus {
   pid: number | null;
   port: number | null;
   state: WorkerState;
   restarts: number;
+  /** Why the worker is unavailable or last exited. */
+  reason?: string;
 }
 
-/** Restart delay after the n-th consecutive failure: the first is immediate, then doubling to 30s. */
-export function backoffDelay(consecutive: number): number {
-  return consecutive <= 1 ? 0 : Math.min(500 * 2 ** (consecutive - 2), 30_000);
-}
+import { backoffDelay } from './backoff.ts';
+
+export { backoffDelay };
 /** A worker that stayed up this long is healthy again: its failure count resets. */
 export const healthyAfter = 60_000;
 /** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */
@@ -56,6 +58,7 @@ class WorkerSlot {
   port: number | null = null;
   pid: number | null = null;
   restarts = 0;
+  reason: string | undefined;
   #consecutive = 0;
   #readyAt = 0;
   #handle: WorkerHandle | undefined;
@@ -108,10 +111,22 @@ class WorkerSlot {
       } else if (message.type === 'ready') {
         clearTimeout(this.#timer);
         if (this.state === 'stopping') return;
+        const was = this.state;
         this.state = 'ready';
         this.port = message.port;
-        this.#readyAt = Date.now();
-        log.info({ workerPid: this.pid, port: message.port }, 'worker ready');
+        this.reason = undefined;
+        if (this.#readyAt === 0) this.#readyAt = Date.now();
+        log.info({ workerPid: this.pid, port: message.port }, was === 'unavailable' ? 'worker ready again: database reachable' : 'worker ready');
+        this.#group.changed();
+      } else if (message.type === 'unavailable') {
+        // Alive and retrying by itself: the start timeout no longer applies, and a
+        // database outage is not a failure that counts towards 'failed'.
+        clearTimeout(this.#timer);
+        if (this.state === 'stopping') return;
+        this.state = 'unavailable';
+        this.port = message.port;
+        this.reason = message.reason;
+        log.warn({ workerPid: this.pid, reason: message.reason }, 'worker unavailable: its database cannot be reached');
         this.#group.changed();
       } else if (message.type === 'failed') {
         failure = message.error;
@@ -131,6 +146,7 @@ class WorkerSlot {
     this.restarts += 1;
     const delay = backoffDelay(this.#consecutive);
     this.state = this.#consecutive >= failedAfter ? 'failed' : 'backoff';
+    this.reason = reason;
     log.warn({ workerPid: this.pid, reason, restarts: this.restarts, delayMs: delay, failed: this.state === 'failed' }, 'worker exited; restarting');
     this.pid = null;
     this.#group.changed();
@@ -180,19 +196,24 @@ export class WorkerGroup extends EventEmitter {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     const previous = this.#state;
     if (this.#slots.some((s) => s.state === 'ready')) this.#state = 'ready';
+    else if (this.#slots.some((s) => s.state === 'unavailable')) this.#state = 'unavailable';
     else if (this.#slots.every((s) => s.state === 'failed')) this.#state = 'failed';
     else this.#state = 'starting';
     if (this.#state === 'ready') this.emit('ready');
     if (this.#state !== previous) this.emit('state', this.#state);
   }
 
-  /** The port of a ready worker, round robin; waits up to `timeout` ms; undefined if none. */
+  /**
+   * The port of a ready worker, round robin; waits up to `timeout` ms for one that
+   * is starting; undefined at once when none can come (failed, or the database
+   * unavailable: the caller answers 503 with Retry-After).
+   */
   next(timeout: number): Promise<number | undefined> | number | undefined {
     const port = this.#pick();
-    if (port !== undefined || this.#state === 'failed' || this.#state === 'stopped' || timeout <= 0) return port;
+    if (port !== undefined || this.#state === 'failed' || this.#state === 'unavailable' || this.#state === 'stopped' || timeout <= 0) return port;
     return new Promise((resolve) => {
       const onState = (state: GroupState) => {
-        if (state === 'failed' || state === 'stopping' || state === 'stopped') finish();
+        if (state === 'failed' || state === 'unavailable' || state === 'stopping' || state === 'stopped') finish();
       };
       const finish = () => {
         clearTimeout(timer);
@@ -218,9 +239,9 @@ export class WorkerGroup extends EventEmitter {
     return undefined;
   }
 
-  /** Resolves once every worker is ready, or the group has failed. */
+  /** Resolves once every worker is ready or unavailable, or the group has failed. */
   settled(): Promise<GroupState> {
-    const done = () => this.#slots.every((s) => s.state === 'ready') || this.#state === 'failed' || this.#state === 'stopped';
+    const done = () => this.#slots.every((s) => s.state === 'ready' || s.state === 'unavailable') || this.#state === 'failed' || this.#state === 'stopped';
     if (done()) return Promise.resolve(this.#state);
     return new Promise((resolve) => {
       const check = () => {
@@ -245,6 +266,11 @@ export class WorkerGroup extends EventEmitter {
   }
 
   workers(): WorkerStatus[] {
-    return this.#slots.map((s) => ({ pid: s.pid, port: s.port, state: s.state, restarts: s.restarts }));
+    return this.#slots.map((s) => ({ pid: s.pid, port: s.port, state: s.state, restarts: s.restarts, ...(s.reason === undefined ? {} : { reason: s.reason }) }));
+  }
+
+  /** Why the group is not ready, if it is not: the first worker's reason. */
+  get reason(): string | undefined {
+    return this.#state === 'ready' ? undefined : this.#slots.find((s) => s.reason !== undefined)?.reason;
   }
 }

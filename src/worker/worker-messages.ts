@@ -11,6 +11,8 @@ export type PrimaryMessage =
     /** Absolute path of the application module. */
     app: string;
     credentials: TenantCredentials;
+    /** Folder of the tenant migrations the app expects applied; undefined: no check (the public site). */
+    migrations: string | undefined;
     logLevel: string;
     /** The loopback port to listen on; 0: any free port. */
     port: number;
@@ -21,8 +23,14 @@ export type PrimaryMessage =
 export type WorkerMessage =
   /** The worker's listener is in place: the primary may send `start` (a message sent earlier would be lost). */
   | { type: 'booted' }
-  /** Listening on 127.0.0.1:`port`, a socket the worker owns. */
+  /** Listening on 127.0.0.1:`port`, a socket the worker owns, and the database answers as the tenant role: route here. */
   | { type: 'ready'; port: number }
+  /**
+   * The database cannot be reached as the tenant role (server down, credentials
+   * refused, migrations not applied): alive, not to be routed to. `ready` follows
+   * when it can. `port` is null before the worker first listened.
+   */
+  | { type: 'unavailable'; port: number | null; reason: string }
   /** Could not start (module failed to load, database unreachable...). */
   | { type: 'failed'; error: string };
 

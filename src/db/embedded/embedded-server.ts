@@ -6,14 +6,18 @@
 // We spawn the binaries ourselves rather than use the EmbeddedPostgres class:
 // importing it installs async-exit-hook, which exits the process on SIGTERM
 // before in-flight requests drain, and its start failure rejects with undefined.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, statSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import pg from 'pg';
-import { errors } from '../errors.ts';
+import { errors } from '../../errors.ts';
+import { backoffDelay } from '../../supervisor/backoff.ts';
+import { checkDataOwner, postgresUser, reachableBinaries, type Binaries, type RunAs } from './os-user.ts';
+import { isAlive, provenPostmaster, readPid, runningPostmaster } from './postmaster.ts';
 
 export interface EmbeddedServerOptions {
   /** Folder for the cluster (pgdata/), its log and its secrets. */
@@ -30,10 +34,20 @@ interface Secrets {
   adminPassword: string;
 }
 
-interface Binaries { postgres: string; initdb: string }
-
 const adminRole = 'tenantd';
 const adminDatabase = 'tenantd';
+/** ms between checks that the supervised server still runs. */
+const superviseInterval = 500;
+/** A server that stayed up this long is healthy again: its restart backoff starts over. */
+const healthyAfter = 60_000;
+
+/** How the server is started again after it died. */
+interface Launch {
+  bins: Binaries;
+  pgdata: string;
+  logFile: string;
+  runAs: RunAs | undefined;
+}
 
 export class EmbeddedServer {
   /** Admin URL: role tenantd (CREATEROLE, owns database tenantd), no superuser. */
@@ -41,30 +55,39 @@ export class EmbeddedServer {
   /** Superuser URL, for test fixtures only. */
   readonly superUrl: string;
   readonly port: number;
-  #pid: number | undefined;
+  readonly #launch: Launch;
+  /** Whether this process started (or adopted) the server, and so supervises and stops it. */
+  #owned: boolean;
+  #supervisor: NodeJS.Timeout | undefined;
+  #stopping = false;
 
-  private constructor(port: number, secrets: Secrets, pid: number | undefined) {
+  private constructor(port: number, secrets: Secrets, launch: Launch, owned: boolean) {
     this.port = port;
     this.url = `postgres://${adminRole}:${secrets.adminPassword}@127.0.0.1:${port}/${adminDatabase}`;
     this.superUrl = `postgres://postgres:${secrets.superPassword}@127.0.0.1:${port}/postgres`;
-    this.#pid = pid;
+    this.#launch = launch;
+    this.#owned = owned;
   }
 
   /** True when this process started the server (and so stops it). */
   get owned(): boolean {
-    return this.#pid !== undefined;
+    return this.#owned;
   }
 
   static async start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
     const progress = options.onProgress ?? (() => {});
     const dataDir = path.resolve(options.dataDir);
     const pgdata = path.join(dataDir, 'pgdata');
+    // Before anything is created or changed: a folder of another user is refused.
+    checkDataOwner(dataDir, pgdata);
     const runAs = os.userInfo().uid === 0 ? postgresUser() : undefined;
-    // 0711: the postgres user may pass through to pgdata/ but not list or read secrets.json.
-    mkdirSync(dataDir, { recursive: true, mode: runAs ? 0o711 : 0o700 });
-    if (runAs) chmodSync(dataDir, statSync(dataDir).mode & 0o7777 | 0o011);
+    if (!existsSync(dataDir)) {
+      // 0711: the postgres user may pass through to pgdata/ but not list or read secrets.json.
+      mkdirSync(dataDir, { recursive: true, mode: runAs ? 0o711 : 0o700 });
+      if (runAs) chmodSync(dataDir, 0o711);
+    }
     const bins = reachableBinaries(await loadBinaries(), runAs);
-    if (runAs) {
+    if (runAs && !existsSync(pgdata)) {
       // PostgreSQL refuses to run as root: the cluster belongs to the postgres user,
       // who must be able to reach it.
       mkdirSync(pgdata, { recursive: true, mode: 0o700 });
@@ -90,28 +113,37 @@ export class EmbeddedServer {
     }
     const port = options.port ?? secrets.port;
 
+    const launch: Launch = { bins, pgdata, logFile: path.join(dataDir, 'postgres.log'), runAs };
     const ownerFile = path.join(dataDir, 'owner.pid');
     const running = runningPostmaster(pgdata);
     if (running) {
       // Another tenantd process runs this cluster: share it. If the process that
-      // started it has died, the cluster is ours to stop.
+      // started it has died, the cluster is ours to supervise and stop.
       const owner = readPid(ownerFile);
       const orphan = !(owner > 0 && isAlive(owner));
       if (orphan) writeFileSync(ownerFile, String(process.pid));
       progress(`using the embedded PostgreSQL already running on port ${running.port}${orphan ? ' (adopted)' : ''}`);
-      const server = new EmbeddedServer(running.port, secrets, orphan ? running.pid : undefined);
+      const server = new EmbeddedServer(running.port, secrets, launch, orphan);
       await server.#bootstrap();
       return server;
     }
     writeFileSync(ownerFile, String(process.pid));
+    const server = new EmbeddedServer(port, secrets, launch, true);
+    await server.#spawn();
+    progress(`embedded PostgreSQL ready on 127.0.0.1:${port}`);
+    await server.#bootstrap();
+    return server;
+  }
 
-    const logFile = path.join(dataDir, 'postgres.log');
+  /** Starts the postmaster and waits until it answers. */
+  async #spawn(): Promise<void> {
+    const { bins, pgdata, logFile, runAs } = this.#launch;
     const logFd = openSync(logFile, 'a', 0o600);
     if (runAs) chownSync(logFile, runAs.uid, runAs.gid);
     // Detached: a Ctrl-C in the terminal must not stop the database under workers
     // that are still draining; we stop it ourselves, last.
     const child = spawn(bins.postgres, [
-      '-D', pgdata, '-p', String(port),
+      '-D', pgdata, '-p', String(this.port),
       '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
       '-c', 'max_connections=300',
     ], { detached: true, stdio: ['ignore', logFd, logFd], ...runAs });
@@ -119,14 +151,13 @@ export class EmbeddedServer {
     child.unref();
     let exited = false;
     child.once('exit', () => { exited = true; });
-
-    const server = new EmbeddedServer(port, secrets, child.pid);
+    child.once('error', () => { exited = true; });
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
-        await query(server.superUrl, 'select 1');
-        break;
-      } catch (error) {
+        await query(this.superUrl, 'select 1');
+        return;
+      } catch {
         if (exited || Date.now() > deadline) {
           const log = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join(' | ');
           throw errors.embeddedFailed(exited ? `postgres exited: ${log}` : `not ready after 60s: ${log}`);
@@ -134,9 +165,45 @@ export class EmbeddedServer {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    progress(`embedded PostgreSQL ready on 127.0.0.1:${port}`);
-    await server.#bootstrap();
-    return server;
+  }
+
+  /**
+   * Restarts the server whenever it is found not running, with the workers'
+   * backoff (at once, then 0.5 s doubling to 30 s), logging each exit. A server
+   * restarted from outside meanwhile is adopted, not doubled.
+   */
+  supervise(log: Logger, onRestart: () => void): void {
+    if (!this.#owned || this.#supervisor) return;
+    let consecutive = 0;
+    let upSince = Date.now();
+    let restarting = false;
+    const check = async () => {
+      if (this.#stopping || restarting) return;
+      if (runningPostmaster(this.#launch.pgdata)) {
+        if (Date.now() - upSince >= healthyAfter) consecutive = 0;
+        return;
+      }
+      restarting = true;
+      consecutive += 1;
+      const delay = backoffDelay(consecutive);
+      log.error({ restarts: consecutive, delayMs: delay }, 'the embedded PostgreSQL is not running; restarting it');
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        // Its backends may still be leaving; postgres refuses to start until they have.
+        if (!this.#stopping && !runningPostmaster(this.#launch.pgdata)) {
+          await this.#spawn();
+          onRestart();
+          upSince = Date.now();
+          log.info({ port: this.port }, 'embedded PostgreSQL restarted');
+        }
+      } catch (error) {
+        log.error({ err: error }, 'the embedded PostgreSQL did not restart; trying again');
+      } finally {
+        restarting = false;
+      }
+    };
+    this.#supervisor = setInterval(() => void check(), superviseInterval);
+    this.#supervisor.unref();
   }
 
   /** Creates the non-superuser admin role and its database, once. */
@@ -155,22 +222,30 @@ export class EmbeddedServer {
     }
   }
 
+  /** The pid to stop: only a postmaster proven to run our data folder, only if ours. */
+  #ownPostmaster(): number | undefined {
+    this.#stopping = true;
+    clearInterval(this.#supervisor);
+    if (!this.#owned) return undefined;
+    this.#owned = false;
+    return provenPostmaster(this.#launch.pgdata)?.pid;
+  }
+
   /** Asks for a fast shutdown without waiting (a forced exit), when this process owns the server. */
   abandon(): void {
-    if (this.#pid === undefined) return;
+    const pid = this.#ownPostmaster();
+    if (pid === undefined) return;
     try {
-      process.kill(this.#pid, 'SIGINT');
+      process.kill(pid, 'SIGINT');
     } catch {
       // Already gone.
     }
-    this.#pid = undefined;
   }
 
   /** Fast shutdown (SIGINT), when this process started the server. */
   async stop(): Promise<void> {
-    const pid = this.#pid;
+    const pid = this.#ownPostmaster();
     if (pid === undefined) return;
-    this.#pid = undefined;
     try {
       process.kill(pid, 'SIGINT');
     } catch {
@@ -190,44 +265,7 @@ async function loadBinaries(): Promise<Binaries> {
   }
 }
 
-function postgresUser(): { uid: number; gid: number } {
-  const lookup = () => {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    return { uid, gid };
-  };
-  try {
-    return lookup();
-  } catch {
-    try {
-      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
-      return lookup();
-    } catch {
-      throw errors.embeddedFailed('running as root needs a postgres user to run PostgreSQL as, and useradd failed; create one or run tenantd as a normal user');
-    }
-  }
-}
-
-/**
- * When root, the postgres user must be able to execute the binaries; a checkout in
- * a private home folder is out of its reach, so the binaries are copied once to a
- * shared temporary folder.
- */
-function reachableBinaries(bins: Binaries, runAs: { uid: number; gid: number } | undefined): Binaries {
-  if (!runAs || spawnSync(bins.postgres, ['--version'], { ...runAs, stdio: 'ignore' }).status === 0) return bins;
-  const native = path.dirname(path.dirname(bins.postgres));
-  const version = (spawnSync(bins.postgres, ['--version'], { encoding: 'utf8' }).stdout || 'unknown').replace(/\W+/g, '-');
-  const copy = path.join(os.tmpdir(), `tenantd-postgres-${process.platform}-${process.arch}-${version}`);
-  const copied = { postgres: path.join(copy, 'bin', 'postgres'), initdb: path.join(copy, 'bin', 'initdb') };
-  if (!existsSync(copied.postgres)) {
-    cpSync(native, `${copy}.tmp`, { recursive: true, verbatimSymlinks: true });
-    execFileSync('chmod', ['-R', 'a+rX', `${copy}.tmp`]);
-    execFileSync('mv', [`${copy}.tmp`, copy]);
-  }
-  return copied;
-}
-
-function initdb(bin: string, pgdata: string, password: string, runAs: { uid: number; gid: number } | undefined): void {
+function initdb(bin: string, pgdata: string, password: string, runAs: RunAs | undefined): void {
   const pwfile = path.join(os.tmpdir(), `tenantd-pw-${randomBytes(6).toString('hex')}`);
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   if (runAs) chownSync(pwfile, runAs.uid, runAs.gid);
@@ -241,35 +279,6 @@ function initdb(bin: string, pgdata: string, password: string, runAs: { uid: num
     }
   } finally {
     unlinkSync(pwfile);
-  }
-}
-
-function runningPostmaster(pgdata: string): { pid: number; port: number } | undefined {
-  let lines: string[];
-  try {
-    lines = readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
-  } catch {
-    return undefined;
-  }
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  return pid > 0 && isAlive(pid) ? { pid, port } : undefined;
-}
-
-function readPid(file: string): number {
-  try {
-    return Number(readFileSync(file, 'utf8').trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

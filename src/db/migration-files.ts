@@ -1,0 +1,17 @@
+// Where a schema's migrations are recorded, and which files of a folder are
+// migrations: one answer for the runner and for the worker's readiness check.
+
+/** Each schema's own table of applied migrations. */
+export const migrationTable = 'tenantd_migration';
+
+const migrationFile = /\.(ts|mts|js|mjs)$/;
+
+/** Migration file names of a folder, sorted (the order they run in); a missing folder has none. */
+export function migrationFiles(names: readonly string[]): string[] {
+  return names.filter((n) => migrationFile.test(n) && !n.endsWith('.d.ts')).sort();
+}
+
+/** The name a migration is recorded under: its file name without extension. */
+export function migrationName(file: string): string {
+  return file.replace(migrationFile, '');
+}
