@@ -29,7 +29,7 @@ async function serveEmbedded(t: TestContext, app = '') {
     return output.includes('"msg":"tenantd serving"') ? true : undefined;
   }, 60_000, 'tenantd serve on the embedded database');
   const postmaster = Number(readFileSync(path.join(dir, 'data', 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return { child, exited, port, postmaster, output: () => output };
+  return { child, exited, port, dir, postmaster, output: () => output };
 }
 
 test('serve without a database URL runs the embedded PostgreSQL, serves the demo, and stops it on SIGTERM', { timeout: 120_000 }, async (t) => {
@@ -54,4 +54,33 @@ test('a forced exit (second signal) still stops the embedded PostgreSQL', { time
   assert.ok((await slow) instanceof Error);
   assert.equal(await s.exited, 1);
   await eventually(() => (isAlive(s.postmaster) ? undefined : true), 30_000, 'the embedded PostgreSQL to stop');
+});
+
+test('the embedded PostgreSQL killed with -9 is restarted; workers live on, answer 503 meanwhile, then serve', { timeout: 120_000 }, async (t) => {
+  const s = await serveEmbedded(t);
+  const admin = Number(/admin":"127\.0\.0\.1:(\d+)/.exec(s.output())![1]);
+  const tasks = () => request(s.port, { host: 'acme.localhost', path: '/api/tasks' });
+  assert.equal((await tasks()).status, 200);
+  const workers = async () => (await request(admin, { host: '127.0.0.1', path: '/status' })).json().tenants[0].workers as { pid: number; restarts: number }[];
+  const before = await workers();
+  process.kill(s.postmaster, 'SIGKILL');
+  // While it is away: 503 with Retry-After, never 500 or 502; /readyz says so.
+  const during = new Set<number>();
+  await eventually(async () => {
+    const reply = await tasks();
+    during.add(reply.status);
+    if (reply.status === 503) assert.ok(reply.headers['retry-after']);
+    return reply.status === 200 && during.has(503) ? true : undefined;
+  }, 60_000, 'a 503 and then recovery');
+  assert.deepEqual([...during].filter((status) => status !== 200 && status !== 503), [], 'no other status while the database was away');
+  await eventually(async () => ((await request(admin, { host: '127.0.0.1', path: '/readyz' })).status === 200 ? true : undefined), 30_000, 'ready again');
+  const metrics = (await request(admin, { host: '127.0.0.1', path: '/metrics' })).body;
+  assert.match(metrics, /^tenantd_database_restarts_total 1$/m);
+  assert.match(s.output(), /the embedded PostgreSQL is not running; restarting it/);
+  assert.deepEqual(await workers(), before, 'no worker exited or restarted');
+  const postmaster = Number(readFileSync(path.join(s.dir, 'data', 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  assert.notEqual(postmaster, s.postmaster);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  await eventually(() => (isAlive(postmaster) ? undefined : true), 30_000, 'the restarted PostgreSQL to stop');
 });

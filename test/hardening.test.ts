@@ -129,3 +129,57 @@ test('the admin API listens on its own loopback address, can require a bearer to
   assert.equal((await s.get('127.0.0.1', '/status')).status, 404);
   assert.equal((await s.send('localhost', 'POST', '/reload')).status, 404);
 });
+
+test('Host per RFC 9112: one Host line, a valid port, HTTP/1.x only; an absolute-form target routes by its authority', async (t) => {
+  const s = await startService(t, `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: globex\n    hosts: [globex.test]\n`);
+  const before = await seen(s);
+  const status = (text: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
+  const duplicate = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\nHost: globex.test\r\n\r\n']);
+  assert.equal(status(duplicate.text), 400);
+  const badPort = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test:99999\r\n\r\n']);
+  assert.equal(status(badPort.text), 400);
+  const http2 = await raw(s.port, ['GET /whoami HTTP/2.0\r\nHost: acme.test\r\n\r\n']);
+  assert.equal(status(http2.text), 505);
+  const http09 = await raw(s.port, ['GET /whoami\r\n\r\n']);
+  assert.ok(status(http09.text) === 505 || status(http09.text) === 400, http09.text);
+  assert.equal(await seen(s), before + 1, 'none of them reached a worker (the one more is this count)');
+  // The target's authority wins; a conflicting Host does not matter, and the worker sees the authority as Host.
+  const absolute = await raw(s.port, ['GET http://globex.test/headers HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n']);
+  assert.equal(status(absolute.text), 200);
+  const headers = JSON.parse(absolute.text.slice(absolute.text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, ''));
+  assert.equal(headers.host, 'globex.test');
+  assert.equal(headers['x-forwarded-host'], 'globex.test');
+  const notHttp = await raw(s.port, ['GET ftp://globex.test/ HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
+  assert.equal(status(notHttp.text), 400);
+});
+
+/** Opens a connection from `localAddress` and resolves once the router answered a request on it. */
+function holdConnection(port: number, localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress }, () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n'));
+    socket.once('data', (d) => (String(d).startsWith('HTTP/1.1 200') ? resolve(socket) : reject(new Error(String(d)))));
+    socket.once('error', reject);
+  });
+}
+
+test('one client cannot take every connection: its excess is refused with 429 while another client is served', async (t) => {
+  const s = await startService(t, probe('  maxConnections: 8\n  maxConnectionsPerClient: 5'));
+  const held: net.Socket[] = [];
+  t.after(() => held.forEach((h) => h.destroy()));
+  for (let i = 0; i < 5; i++) held.push(await holdConnection(s.port, '127.0.0.1'));
+  const excess = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
+  assert.match(excess.text, /^HTTP\/1\.1 429 /);
+  const other = await request(s.port, { host: 'acme.test', path: '/whoami' }).catch(() => undefined);
+  assert.equal(other?.status, 429, 'the same address is still over its share');
+  // Another address is served; when the global limit is full, the biggest client makes room.
+  for (let i = 0; i < 3; i++) held.push(await holdConnection(s.port, '127.0.0.2'));
+  const third = await new Promise<string>((resolve) => {
+    const socket = net.connect({ port: s.port, host: '127.0.0.1', localAddress: '127.0.0.3' }, () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n'));
+    let text = '';
+    socket.on('data', (d) => { text += d; });
+    socket.on('close', () => resolve(text));
+  });
+  assert.match(third, /^HTTP\/1\.1 200 /, 'a new client is served although 8 connections were open');
+  await eventually(() => (held.filter((h) => h.destroyed || h.readableEnded).length === 1 ? true : undefined), 5000, "one of the biggest client's connections to close");
+  assert.ok(held.slice(0, 5).some((h) => h.destroyed || h.readableEnded), 'it was one of the 5 held by 127.0.0.1');
+});

@@ -30,12 +30,14 @@ export const serveCommand: Command = {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Whatever a reload meets, it is logged and the running config stays: a signal
+    // handler that threw would end the process.
     process.on('SIGHUP', () => {
       void (async () => {
         await systemd.notify('RELOADING=1');
         const result = await service.reload();
         await systemd.notify('READY=1', result.ok ? 'reloaded' : 'reload rejected; running the previous config');
-      })();
+      })().catch((error: unknown) => log.error({ err: error }, 'reload failed; the running config stays'));
     });
     try {
       await service.start();

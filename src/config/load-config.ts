@@ -8,8 +8,13 @@ import type { ZodIssue, ZodType, ZodTypeDef } from 'zod';
 import { configSchema, tenantSchema, type RawTenant } from './config-schema.ts';
 import type { Config, TenantSpec } from './config.ts';
 import { errors } from '../errors.ts';
+import { deepFreeze } from './deep-freeze.ts';
 
 export const defaultConfigFile = 'config/tenantd.yaml';
+/** Bytes of one config file: a thousand tenants inline take about 150 KiB. */
+export const maxConfigFileBytes = 4 * 1024 * 1024;
+/** YAML aliases one file may expand: enough for shared settings, not for a "billion laughs" file. */
+const maxAliasCount = 100;
 export const demoApp = fileURLToPath(new URL('../demo/app.ts', import.meta.url));
 
 type KeyPath = readonly (string | number)[];
@@ -26,6 +31,8 @@ class Source {
     this.label = label;
     let text: string;
     try {
+      const size = statSync(file).size;
+      if (size > maxConfigFileBytes) throw Object.assign(new Error(), { code: `${size} bytes, over the limit of ${maxConfigFileBytes}` });
       text = readFileSync(file, 'utf8');
     } catch (error) {
       throw errors.configUnreadable(label, (error as NodeJS.ErrnoException).code ?? String(error));
@@ -99,7 +106,13 @@ function readSource(source: Source, problems: string[]): unknown {
     problems.push(...syntax);
     return undefined;
   }
-  return source.doc.toJS() ?? {};
+  try {
+    return source.doc.toJS({ maxAliasCount }) ?? {};
+  } catch (error) {
+    // yaml refuses an alias bomb with a ReferenceError: a problem in the file, not a crash.
+    problems.push(`${source.label} — ${(error as Error).message.split('\n')[0]} (at most ${maxAliasCount} alias expansions)`);
+    return undefined;
+  }
 }
 
 interface Located { spec: TenantSpec; source: Source; at: KeyPath }
@@ -123,7 +136,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const dir = path.dirname(absolute);
   const main = new Source(absolute, path.basename(absolute));
   const problems: string[] = [];
-  const raw = validate(main, configSchema, readSource(main, problems), problems);
+  const value = readSource(main, problems);
+  if (value === undefined) throw errors.configInvalid(problems);
+  const raw = validate(main, configSchema, value, problems);
   if (!raw) throw errors.configInvalid(problems);
 
   const located: Located[] = raw.tenants.map((t, i) => ({
@@ -141,7 +156,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     }
     for (const name of names) {
       const source = new Source(path.join(tenantsDir, name), path.join(path.basename(tenantsDir), name));
-      const tenant = validate(source, tenantSchema, readSource(source, problems), problems);
+      const value = readSource(source, problems);
+      const tenant = value === undefined ? undefined : validate(source, tenantSchema, value, problems);
       if (tenant) located.push({ spec: toSpec(tenant, raw.workers.processes), source, at: [] });
     }
   }
@@ -232,12 +248,4 @@ function isDirectory(folder: string): boolean {
   } catch {
     return false;
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse, RequestListener } from 'node:http';
 import type { Kysely, Selectable } from 'kysely';
 import type { AppContext } from '../worker/app-context.ts';
+import { DatabaseUnavailableError } from '../errors.ts';
 
 interface Database {
   tasks: { id: number | undefined; title: string; done: boolean | undefined; created_at: Date | undefined };
@@ -159,6 +160,12 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
       if (error instanceof HttpError) {
         if (error.allow) res.setHeader('allow', error.allow);
         send(res, error.status, { error: error.message });
+        return;
+      }
+      // The database is away (restarting, say): the client should come back shortly.
+      if (error instanceof DatabaseUnavailableError && !res.headersSent) {
+        res.setHeader('retry-after', String(error.retryAfter));
+        send(res, 503, { error: 'the database is unavailable; try again shortly' });
         return;
       }
       ctx.log.error({ err: error, method: req.method, path: req.url }, 'request failed');

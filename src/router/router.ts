@@ -246,6 +246,8 @@ export class Router {
   #resolve(x: Exchange): boolean {
     const upstream = this.#route(x.req);
     if (Array.isArray(upstream) && upstream[0] === 503) return this.#reply(x, 503, upstream[1], { 'retry-after': '1' });
+    // A request whose Host or version cannot be trusted: nothing more is read from that connection.
+    if (Array.isArray(upstream) && upstream[0] !== 404) return this.#reply(x, upstream[0], upstream[1], { connection: 'close' });
     if (Array.isArray(upstream)) return this.#reply(x, ...upstream);
     x.upstream = upstream;
     x.tenant = upstream.site.schema;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
 import type { Config, TenantSpec } from '../config/config.ts';
-import { loadConfig } from '../config/load-config.ts';
+import { loadConfigOffThread } from '../config/load-config-off-thread.ts';
 import { errors } from '../errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
@@ -314,7 +314,7 @@ export class Service {
     const current = this.#config;
     let loaded: Config;
     try {
-      loaded = loadConfig(current.file, this.#env);
+      loaded = await loadConfigOffThread(current.file, this.#env);
     } catch (error) {
       const message = (error as Error).message;
       this.#log.error({ error: message }, 'reload rejected; the running config stays');

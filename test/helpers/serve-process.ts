@@ -35,7 +35,12 @@ export interface ServeProcess {
  * output matches. Another test may take a port between freePort() and the
  * child's listen: then it starts again on new ports.
  */
-export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}, until?: RegExp): Promise<ServeProcess> {
+export interface ServeOptions {
+  /** The database URL the config names, from the test database's (a proxy in front, say). */
+  databaseUrl?: (url: string) => string;
+}
+
+export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}, until?: RegExp, options: ServeOptions = {}): Promise<ServeProcess> {
   const db = await createTestDatabase();
   const children: ChildProcess[] = [];
   // One hook, in order (node:test runs hooks as registered): processes, then the database.
@@ -50,16 +55,16 @@ export async function startServe(t: TestContext, yaml: string, env: NodeJS.Proce
   });
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(t, db, children, yaml, env, files, until);
+      return await startOnce(t, db, children, yaml, env, files, until, options);
     } catch (error) {
       if (attempt >= 3 || !/TENANTD_LISTEN_FAILED/.test((error as Error).message)) throw error;
     }
   }
 }
 
-async function startOnce(t: TestContext, db: TestDatabase, children: ChildProcess[], yaml: string, env: NodeJS.ProcessEnv, files: Record<string, string>, until?: RegExp): Promise<ServeProcess> {
+async function startOnce(t: TestContext, db: TestDatabase, children: ChildProcess[], yaml: string, env: NodeJS.ProcessEnv, files: Record<string, string>, until: RegExp | undefined, options: ServeOptions): Promise<ServeProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${db.url}\n`;
+  const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${options.databaseUrl ? options.databaseUrl(db.url) : db.url}\n`;
   const dir = writeFiles(t, { ...files, 'tenantd.yaml': head + yaml });
   const configFile = path.join(dir, 'tenantd.yaml');
   const child = spawn(process.execPath, [bin, 'serve', '-c', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
