@@ -33,7 +33,7 @@ test('a database outage answers 503 with Retry-After, never crashes a worker or 
   proxy.cut();
   const first = await tasks();
   assert.equal(first.status, 503, 'the request that meets the outage');
-  assert.equal(first.headers['retry-after'], '5');
+  assert.match(String(first.headers['retry-after']), /^[1-9]\d*$/, 'with Retry-After');
   await eventually(() => (s.service.readiness().ready ? undefined : true), 10_000, '/readyz to say not ready');
   assert.ok(s.service.readiness().notReady.some((reason) => /database|unavailable/.test(reason)), s.service.readiness().notReady.join('; '));
   for (let i = 0; i < 5; i++) {
