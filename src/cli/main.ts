@@ -1,6 +1,7 @@
 // `tenantd <command>`: parses the command line, runs one command, and turns a
 // user's mistake into one line on stderr and exit 1 (no stack trace).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { sqlStateOf } from '../db/sql-state.ts';
 import { TenantdError, errors } from '../errors.ts';
 import { commands, type Command } from './commands.ts';
 
@@ -52,9 +53,9 @@ export async function run(argv: string[]): Promise<void> {
     if (error instanceof TenantdError) {
       process.stderr.write(`tenantd: ${error.message}\n`);
       process.exitCode = error.code === 'TENANTD_USAGE' ? 2 : 1;
-    } else if (typeof (error as { code?: unknown })?.code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) {
+    } else if (sqlStateOf(error) !== undefined) {
       // A refusal from PostgreSQL: its message is the useful part.
-      process.stderr.write(`tenantd: database error: ${(error as Error).message} (SQLSTATE ${(error as { code: string }).code})\n`);
+      process.stderr.write(`tenantd: database error: ${(error as Error).message} (SQLSTATE ${sqlStateOf(error)})\n`);
       process.exitCode = 1;
     } else {
       process.stderr.write(`tenantd: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);

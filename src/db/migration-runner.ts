@@ -9,6 +9,7 @@ import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration
 import pg from 'pg';
 import { pinnedOptions } from './tenant-credentials.ts';
 import { migrationFiles, migrationName, migrationTable } from './migration-files.ts';
+import { sqlStateOf } from './sql-state.ts';
 
 export { migrationTable };
 
@@ -155,8 +156,8 @@ export async function pendingMigrations(options: SchemaMigrationOptions): Promis
 
 function messageOf(error: unknown): string {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? `${error.message} (SQLSTATE ${code})` : error.message;
+    const code = sqlStateOf(error);
+    return code ? `${error.message} (SQLSTATE ${code})` : error.message;
   }
   return String(error);
 }

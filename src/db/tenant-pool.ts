@@ -3,11 +3,12 @@
 // database going away. A connection the server closes never crashes the
 // worker (pg.Pool emits 'error' for it, fatal without a listener); a query that
 // cannot reach the database fails with DatabaseUnavailableError, which the
-// worker answers with 503; and while the database is away the pool probes it
-// once a second and reports when it is back.
+// worker answers with 503; and, once watched, while the database is away the
+// pool probes it once a second and reports when it is back.
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
 import { DatabaseUnavailableError } from '../errors.ts';
+import { sqlStateOf } from './sql-state.ts';
 import { pinnedOptions, type TenantCredentials } from './tenant-credentials.ts';
 
 /** SQLSTATEs that mean "the database is not there for us now", not "your query is wrong". */
@@ -32,12 +33,6 @@ export function isUnavailable(error: unknown): boolean {
   return typeof message === 'string' && /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i.test(message);
 }
 
-/** The SQLSTATE of a server's refusal, if it is one. */
-function sqlStateOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
 /** The tenant's own connection limit: this request waits its turn, the database is fine. */
 const ownLimit = '53300';
 
@@ -50,9 +45,7 @@ export type DatabaseHealth = { ok: true } | { ok: false; reason: string };
 
 export interface TenantPoolOptions {
   credentials: TenantCredentials;
-  /** Called when the database goes away or comes back (never twice in a row with the same `ok`). */
-  onHealth?: (health: DatabaseHealth) => void;
-  /** ms between probes while the database is away. Default 1000. */
+  /** ms between probes while the database is away and the pool is watched. Default 1000. */
   probeInterval?: number;
 }
 
@@ -65,7 +58,8 @@ interface PoolClient {
 export class TenantPool {
   readonly #pool: pg.Pool;
   readonly #passwords: readonly string[];
-  readonly #onHealth: (health: DatabaseHealth) => void;
+  /** Set by watch(): until then the owner checks by itself and nothing probes. */
+  #onHealth: ((health: DatabaseHealth) => void) | undefined;
   readonly #probeInterval: number;
   /** Index of the password that worked last: tried first. */
   #current = 0;
@@ -76,7 +70,6 @@ export class TenantPool {
   constructor(options: TenantPoolOptions) {
     const { credentials } = options;
     this.#passwords = credentials.passwords;
-    this.#onHealth = options.onHealth ?? (() => {});
     this.#probeInterval = options.probeInterval ?? 1000;
     // The URL carries no password: pg would let its empty one override ours.
     const { password: _none, ...target } = parse(credentials.url);
@@ -156,10 +149,24 @@ export class TenantPool {
     return this.#pool.totalCount;
   }
 
+  /**
+   * From now on, probes while the database is away and calls `onHealth` when it
+   * goes away or comes back (never twice in a row with the same `ok`).
+   */
+  watch(onHealth: (health: DatabaseHealth) => void): void {
+    this.#onHealth = onHealth;
+    if (!this.#healthy) this.#startProbing();
+  }
+
+  #startProbing(): void {
+    this.#probe ??= setInterval(() => void this.check(), this.#probeInterval);
+  }
+
   #report(health: DatabaseHealth): void {
     if (this.#ended || health.ok === this.#healthy) return;
     this.#healthy = health.ok;
-    if (!health.ok) this.#probe ??= setInterval(() => void this.check(), this.#probeInterval);
+    if (!this.#onHealth) return;
+    if (!health.ok) this.#startProbing();
     else {
       clearInterval(this.#probe);
       this.#probe = undefined;

@@ -78,9 +78,14 @@ function addForwardedHeaders(req: http.IncomingMessage): void {
   req.headers['x-forwarded-host'] = req.headers.host!;
 }
 
+/** An empty response that closes its connection, for a socket no ServerResponse owns. */
+function rawRefusal(status: number, extra = ''): string {
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`;
+}
+
 /** Answers on a raw socket (parser errors, refused upgrades) and closes it. */
 function refuseSocket(socket: Duplex, status: number): void {
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(rawRefusal(status));
 }
 
 /** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */
@@ -150,7 +155,7 @@ export class Router {
       const refusal = this.#clients.admit(socket);
       if (refusal === undefined) return;
       // Written now (a fresh socket's first write goes straight out), then cut.
-      socket.write(`HTTP/1.1 ${refusal} ${http.STATUS_CODES[refusal]}\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n`);
+      socket.write(rawRefusal(refusal, 'Retry-After: 5\r\n'));
       socket.destroy();
       this.#options.onResponse?.({ tenant: null, method: '', path: '', status: refusal, bytes: 0, durationMs: 0, requestId: '' });
     });
@@ -245,10 +250,13 @@ export class Router {
 
   #resolve(x: Exchange): boolean {
     const upstream = this.#route(x.req);
-    if (Array.isArray(upstream) && upstream[0] === 503) return this.#reply(x, 503, upstream[1], { 'retry-after': '1' });
-    // A request whose Host or version cannot be trusted: nothing more is read from that connection.
-    if (Array.isArray(upstream) && upstream[0] !== 404) return this.#reply(x, upstream[0], upstream[1], { connection: 'close' });
-    if (Array.isArray(upstream)) return this.#reply(x, ...upstream);
+    if (Array.isArray(upstream)) {
+      const [status, message] = upstream;
+      // 503: starting, come back in a second. 400/505: the Host or version cannot
+      // be trusted, so nothing more is read from that connection.
+      const headers = status === 503 ? { 'retry-after': '1' } : status === 404 ? {} : { connection: 'close' };
+      return this.#reply(x, status, message, headers);
+    }
     x.upstream = upstream;
     x.tenant = upstream.site.schema;
     return false;

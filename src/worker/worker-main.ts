@@ -35,17 +35,7 @@ function unavailable(res: http.ServerResponse, error: DatabaseUnavailableError):
 async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promise<void> {
   const { tenant, credentials } = message;
   const log = createLogger(message.logLevel, { tenant: tenant.schema, role: 'worker' });
-  let port: number | null = null;
-  let serving = false;
-  const { db, pool } = createTenantDatabase({
-    credentials,
-    onHealth: (health) => {
-      if (!serving) return;
-      if (health.ok) log.info('database reachable again');
-      else log.warn({ reason: health.reason }, 'database unreachable; answering 503 until it is back');
-      send(health.ok ? { type: 'ready', port: port! } : { type: 'unavailable', port, reason: health.reason });
-    },
-  });
+  const { db, pool } = createTenantDatabase({ credentials });
   const server = http.createServer();
 
   const stop = async (timeout: number) => {
@@ -112,12 +102,17 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       // exclusive: this worker owns the socket; connections do not pass through the primary.
       server.listen({ port: message.port, host: '127.0.0.1', exclusive: true }, resolve);
     });
-    port = (server.address() as AddressInfo).port;
-    serving = true;
+    const { port } = server.address() as AddressInfo;
     log.debug({ port }, 'worker ready');
-    // The database may have gone while the app loaded: say what is true now.
+    // The database may have gone while the app loaded: say what is true now,
+    // then every change as it happens.
     const health = await pool.check();
-    send(health.ok ? { type: 'ready', port } : { type: 'unavailable', port, reason: health.reason });
+    send(health.ok ? { type: 'ready', port } : { type: 'unavailable', port, reason: redactUrls(health.reason) });
+    pool.watch((change) => {
+      if (change.ok) log.info('database reachable again');
+      else log.warn({ reason: change.reason }, 'database unreachable; answering 503 until it is back');
+      send(change.ok ? { type: 'ready', port } : { type: 'unavailable', port, reason: redactUrls(change.reason) });
+    });
   } catch (error) {
     const text = redactUrls(error instanceof Error ? error.message : String(error));
     log.error({ err: error }, 'worker failed to start');
