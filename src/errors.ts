@@ -29,6 +29,14 @@ export class DatabaseUnavailableError extends TenantdError {
     this.name = 'DatabaseUnavailableError';
     this.sqlState = options?.sqlState;
   }
+
+  /**
+   * By code, not by prototype: a worker's runtime and its application are
+   * bundled apart, and each bundle has its own copy of this class.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return (value as { code?: unknown } | null)?.code === 'TENANTD_DATABASE_UNAVAILABLE';
+  }
 }
 
 function define<A extends unknown[]>(code: string, statusCode: number, format: (...args: A) => string) {
@@ -57,6 +65,8 @@ export const errors = {
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
   listenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
     `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : 'admin'})`),
+  buildFailed: define('TENANTD_BUILD_FAILED', 422, (file: string, reason: string) =>
+    `cannot compile ${file}: ${reason}`),
   wrongUser: define('TENANTD_WRONG_USER', 403, (folder: string, owner: string) =>
     `the data folder ${folder} belongs to user ${owner}; run tenantd as that user (sudo -u ${owner} tenantd …)`),
   adminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>

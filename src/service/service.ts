@@ -20,7 +20,8 @@ import { createHttpProxyForwarder, type Forwarder } from '../router/forwarder.ts
 import { HostTable } from '../router/host-table.ts';
 import { Router, type RouterLimits, type Upstream } from '../router/router.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
-import { clusterFork } from '../supervisor/cluster-fork.ts';
+import { clusterFork, prepareWorkerRuntime } from '../supervisor/cluster-fork.ts';
+import { bundle } from '../build/bundle.ts';
 import { PortPool } from '../supervisor/port-pool.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
@@ -113,6 +114,8 @@ export class Service {
   /** Tenant role passwords derive from it: the same on every node and at every start. */
   #secret: CredentialsSecret | undefined;
   #monitor: DatabaseMonitor | undefined;
+  /** The application module compiled to one plain-JavaScript file: what workers import. */
+  #app = '';
   /** Whether the router routes yet (it listens before provisioning and answers 503 meanwhile). */
   #routing = false;
   #reloads: Promise<unknown> = Promise.resolve();
@@ -192,6 +195,9 @@ export class Service {
     this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
     this.#monitor.start();
 
+    // Workers run plain JavaScript: the runtime and the app are compiled here, once.
+    await prepareWorkerRuntime();
+    this.#app = await bundle(config.app, 'app');
     this.#sites = await this.#startSites(config, sitesOf(config));
     await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
 
@@ -258,7 +264,7 @@ export class Service {
       start: {
         type: 'start',
         tenant: { schema: spec.schema, name: spec.name, hosts: spec.hosts, settings: spec.settings },
-        app: config.app,
+        app: this.#app,
         credentials: {
           url: tenantUrl(this.#database!.adminUrl, role),
           passwords: this.#secret!.passwords(this.#provisioner!.database, role),
@@ -324,8 +330,13 @@ export class Service {
     // A new credentials secret (rotation) gives every site new passwords: all change.
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
     const rotated = !secret.equals(this.#secret!);
+    // The app compiled again: a changed source (or a syntax error, which rejects
+    // the reload here) is never served from an old build.
+    const app = await bundle(loaded.app, 'app');
+    // Every site gets new workers for new passwords or a new app.
+    const all = rotated || app !== this.#app;
     // A site that could not be provisioned is tried again, as if it had changed.
-    const retry = diff.unchanged.filter((spec) => rotated || this.#sites.get(spec.schema) instanceof UnavailableSite);
+    const retry = diff.unchanged.filter((spec) => all || this.#sites.get(spec.schema) instanceof UnavailableSite);
     diff.unchanged = diff.unchanged.filter((spec) => !retry.includes(spec));
     diff.changed.push(...retry);
     // Addresses and the database are bound at start: keep them until a restart.
@@ -343,13 +354,15 @@ export class Service {
     // before new workers get their loggers.
     this.#log.level = next.log.level;
     for (const child of this.#children) child.level = next.log.level;
-    const previousSecret = this.#secret;
+    const previous = { secret: this.#secret, app: this.#app };
     this.#secret = secret;
+    this.#app = app;
     let started: Map<string, Site>;
     try {
       started = await this.#startSites(next, [...diff.added, ...diff.changed]);
     } catch (error) {
-      this.#secret = previousSecret;
+      this.#secret = previous.secret;
+      this.#app = previous.app;
       throw error;
     }
     const failed: { schema: string; error: string }[] = [];

@@ -1,21 +1,31 @@
-// The real ForkWorker: node:cluster children running worker-main.ts under tsx, so
-// that application modules may be TypeScript.
+// The real ForkWorker: node:cluster children running the worker runtime as one
+// bundled plain-JavaScript file (src/build/bundle.ts): no loader in the worker.
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import { bundle } from '../build/bundle.ts';
 import type { ForkWorker, WorkerHandle } from './worker-group.ts';
 
 const workerMain = fileURLToPath(new URL('../worker/worker-main.ts', import.meta.url));
-let configured = false;
+let runtime: string | undefined;
+
+/**
+ * Builds the worker runtime from the current sources (a changed source is a new
+ * bundle); clusterFork starts workers on it from then on.
+ */
+export async function prepareWorkerRuntime(): Promise<void> {
+  const built = await bundle(workerMain, 'worker');
+  if (built === runtime) return;
+  runtime = built;
+  cluster.setupPrimary({
+    exec: built,
+    // A smaller young generation: about 4 MB less per worker, no measurable cost
+    // for request-sized allocations.
+    execArgv: ['--max-semi-space-size=1'],
+    args: [],
+  });
+}
 
 export const clusterFork: ForkWorker = () => {
-  if (!configured) {
-    cluster.setupPrimary({
-      exec: workerMain,
-      // An absolute loader URL, so that workers start whatever the current directory.
-      execArgv: ['--import', import.meta.resolve('tsx')],
-      args: [],
-    });
-    configured = true;
-  }
+  if (!runtime) throw new Error('prepareWorkerRuntime() must run before the first worker is forked');
   return cluster.fork() as unknown as WorkerHandle;
 };
