@@ -20,12 +20,18 @@ export function sitesOf(config: Config): TenantSpec[] {
   return config.public ? [config.public, ...config.tenants] : [...config.tenants];
 }
 
+/** The workers keys a running worker depends on (startConcurrency only paces new starts). */
+function workerStart(config: Config): Omit<Config['workers'], 'startConcurrency'> {
+  const { startConcurrency: _pace, ...rest } = config.workers;
+  return rest;
+}
+
 export function diffConfig(current: Config, next: Config): ConfigDiff {
   // Settings every worker of every site starts with: a change replaces them all.
   const workersChanged = current.app !== next.app
     || current.database.poolSize !== next.database.poolSize
     || current.log.level !== next.log.level
-    || !isDeepStrictEqual(current.workers, next.workers);
+    || !isDeepStrictEqual(workerStart(current), workerStart(next));
   const before = new Map(sitesOf(current).map((s) => [s.schema, s]));
   const after = new Map(sitesOf(next).map((s) => [s.schema, s]));
   const diff: ConfigDiff = { added: [], removed: [], changed: [], unchanged: [], restartRequired: [] };

@@ -1,5 +1,6 @@
 // The shape of tenantd.yaml: every key, its default and what it expects.
 // Validation happens once, in load-config.ts; everything after gets `Config`.
+import os from 'node:os';
 import { z } from 'zod';
 import { schemaNamePattern, isTenantSchemaName } from '../db/schema-name.ts';
 
@@ -127,7 +128,9 @@ export const configSchema = z.object({
       }
       return { from, to };
     }).optional(),
-    /** How long a worker may take to report ready. Default 30s. */
+    /** Workers starting at once, at boot, on reload and on demand. Default: the number of cores. */
+    startConcurrency: z.number().int().min(1).max(256).default(os.availableParallelism()),
+    /** How long a worker may take to report ready, counted from its own start (not its wait for a turn). Default 30s. */
     startTimeout: duration.default('30s'),
     /** How long a worker may take to drain and exit before SIGKILL. Default 10s. */
     stopTimeout: duration.default('10s'),

@@ -53,6 +53,8 @@ export interface Config {
     readonly processes: number;
     /** Port range for workers; undefined: any free port. */
     readonly ports: { readonly from: number; readonly to: number } | undefined;
+    /** Workers starting at once. */
+    readonly startConcurrency: number;
     /** Milliseconds. */
     readonly startTimeout: number;
     /** Milliseconds. */

@@ -23,6 +23,7 @@ import { closeGracefully } from '../http/close-gracefully.ts';
 import { clusterFork, prepareWorkerRuntime } from '../supervisor/cluster-fork.ts';
 import { bundle } from '../build/bundle.ts';
 import { PortPool } from '../supervisor/port-pool.ts';
+import { StartGate } from '../supervisor/start-gate.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
 export interface ServiceOptions {
@@ -120,6 +121,8 @@ export class Service {
   #routing = false;
   #reloads: Promise<unknown> = Promise.resolve();
   #ports: PortPool;
+  /** One gate for every site's starts: boot, reload and restarts take turns. */
+  readonly #starts: StartGate;
   #stopping = false;
   #starting: Promise<void> | undefined;
   readonly #children = new Set<Logger>();
@@ -129,6 +132,7 @@ export class Service {
     this.#log = options.log;
     this.#fork = options.fork ?? clusterFork;
     this.#ports = new PortPool(config.workers.ports);
+    this.#starts = new StartGate(config.workers.startConcurrency);
     const env = options.env ?? process.env;
     this.#env = { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN };
   }
@@ -259,6 +263,7 @@ export class Service {
       fork: this.#fork,
       ports: this.#ports,
       log: this.#log.child({ tenant: spec.schema }),
+      starts: this.#starts,
       startTimeout: config.workers.startTimeout,
       stopTimeout: config.workers.stopTimeout,
       start: {
@@ -391,6 +396,7 @@ export class Service {
     // Routing moves at once; then what left it drains.
     this.#router?.setRoutes(this.#routes(sites));
     this.#router?.setLimits(limitsOf(next));
+    this.#starts.limit = next.workers.startConcurrency;
     this.#sites = sites;
     this.#config = next;
     for (const site of retired) this.#drain(site);

@@ -6,6 +6,7 @@ import type { TenantSpec } from '../config/config.ts';
 import type { PrimaryMessage, WorkerMessage } from '../worker/worker-messages.ts';
 import { isWorkerMessage } from '../worker/worker-messages.ts';
 import type { PortPool } from './port-pool.ts';
+import { StartGate, type Release } from './start-gate.ts';
 
 /** What the supervisor needs of a child process; `cluster.fork()` gives one. */
 export interface WorkerHandle {
@@ -26,7 +27,9 @@ export interface WorkerGroupOptions {
   ports: PortPool;
   fork: ForkWorker;
   log: Logger;
-  /** ms a worker may take to report ready. */
+  /** Bounds the workers starting at once, across groups; default: no bound. */
+  starts?: StartGate;
+  /** ms a worker may take to report ready, from the moment its own start begins (not while queued). */
   startTimeout: number;
   /** ms a worker may take to drain before SIGKILL. */
   stopTimeout: number;
@@ -72,14 +75,22 @@ class WorkerSlot {
     this.#options = options;
   }
 
+  /** Queues a start; it begins when the start gate lets it. */
   spawn(): void {
-    const { fork, start, startTimeout, log, ports } = this.#options;
     if (this.state !== 'failed') this.state = 'starting';
     this.port = null;
+    this.#options.starts!.acquire((release) => this.#begin(release));
+  }
+
+  /** A start that holds a place at the gate until the worker is ready, unavailable or gone. */
+  #begin(release: Release): void {
+    const { fork, start, startTimeout, log, ports } = this.#options;
+    if (this.state === 'stopping' || this.state === 'stopped') return release();
     let port: number;
     try {
       port = ports.acquire();
     } catch (error) {
+      release();
       this.#failed((error as Error).message);
       return;
     }
@@ -89,6 +100,7 @@ class WorkerSlot {
     let failure: string | undefined;
     this.#exited = new Promise((resolve) => {
       handle.on('exit', (code, signal) => {
+        release();
         clearTimeout(this.#timer);
         ports.release(port);
         this.#handle = undefined;
@@ -109,6 +121,7 @@ class WorkerSlot {
       if (message.type === 'booted') {
         handle.send({ ...start, port });
       } else if (message.type === 'ready') {
+        release();
         clearTimeout(this.#timer);
         if (this.state === 'stopping') return;
         const was = this.state;
@@ -121,6 +134,7 @@ class WorkerSlot {
       } else if (message.type === 'unavailable') {
         // Alive and retrying by itself: the start timeout no longer applies, and a
         // database outage is not a failure that counts towards 'failed'.
+        release();
         clearTimeout(this.#timer);
         if (this.state === 'stopping') return;
         this.state = 'unavailable';
@@ -182,8 +196,8 @@ export class WorkerGroup extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.site = options.site;
-    this.#options = options;
-    this.#slots = Array.from({ length: options.site.processes }, () => new WorkerSlot(this, options));
+    this.#options = { ...options, starts: options.starts ?? new StartGate(Infinity) };
+    this.#slots = Array.from({ length: options.site.processes }, () => new WorkerSlot(this, this.#options));
     for (const slot of this.#slots) slot.spawn();
   }
 
