@@ -27,8 +27,9 @@ test('a minimal config gets the documented defaults, frozen', (t) => {
   assert.equal(config.app, demoApp);
   assert.equal(config.router.bodyLimit, 1024 * 1024);
   assert.equal(config.router.upstreamTimeout, 60_000);
-  assert.equal(config.workers.processes, 1);
-  assert.deepEqual(config.tenants[0], { schema: 'acme', name: 'acme', hosts: ['acme.test'], settings: {}, processes: 1 });
+  assert.deepEqual([config.workers.min, config.workers.max, config.workers.idleTimeout], [1, 1, 600_000]);
+  assert.ok(config.workers.maxLive >= 1);
+  assert.deepEqual(config.tenants[0], { schema: 'acme', name: 'acme', hosts: ['acme.test'], settings: {}, min: 1, max: 1 });
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.tenants[0]) && Object.isFrozen(config.router));
 });
 
@@ -111,7 +112,8 @@ test('tenantsDir adds one tenant per YAML file, and its errors name that file', 
     'tenants.d/notes.txt': 'not a tenant',
   });
   const config = loadConfig(path.join(dir, 'tenantd.yaml'), {});
-  assert.deepEqual(config.tenants.map((x) => [x.schema, x.name, x.processes]), [['acme', 'acme', 1], ['globex', 'Globex', 2]]);
+  // The former `processes: 2` is min 2, max 2.
+  assert.deepEqual(config.tenants.map((x) => [x.schema, x.name, x.min, x.max]), [['acme', 'acme', 1, 1], ['globex', 'Globex', 2, 2]]);
   assert.deepEqual(config.tenants[1]!.settings, { theme: 'green' });
 
   const bad = writeFiles(t, {
@@ -143,4 +145,16 @@ test('tenantd check exits 0 for a valid config and 1 with every error, without a
   const missing = await runCli(['check', '-c', path.join(good, 'nope.yaml')]);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, 'tenantd: TENANTD_CONFIG_UNREADABLE: cannot read nope.yaml: ENOENT\n');
+});
+
+test('workers.min and max per service and per tenant; processes beside them is refused naming the new keys', (t) => {
+  const dir = writeFiles(t, {
+    'tenantd.yaml': 'workers:\n  min: 0\n  max: 3\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: globex\n    hosts: [globex.test]\n    min: 2\n',
+  });
+  const config = loadConfig(path.join(dir, 'tenantd.yaml'), {});
+  assert.deepEqual(config.tenants.map((x) => [x.schema, x.min, x.max]), [['acme', 0, 3], ['globex', 2, 3]]);
+  const bad = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n    processes: 2\n    max: 4\n' });
+  assert.throws(() => loadConfig(path.join(bad, 'tenantd.yaml'), {}), {
+    message: 'TENANTD_CONFIG_INVALID: tenants[0].processes at tenantd.yaml:4 — "processes" was replaced by "min" and "max" (processes: N is min: N, max: N); give one or the other',
+  });
 });

@@ -29,7 +29,7 @@ class FakeWorker extends EventEmitter implements WorkerHandle {
 
 function group(forks: FakeWorker[], startTimeout = 30_000) {
   return new WorkerGroup({
-    site: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {}, processes: 1 },
+    site: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {}, min: 1, max: 1 },
     start: { type: 'start', tenant: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {} }, app: '/app.ts', credentials: { url: 'postgres://x', passwords: ['x'], schema: 'acme', poolSize: 1, idleTimeout: 1000 }, migrations: undefined, logLevel: 'silent' },
     fork: () => {
       const w = new FakeWorker();

@@ -33,6 +33,24 @@ export function residentBytes(pid: number): number | undefined {
 export class Metrics {
   readonly #tenants = new Map<string, TenantSeries>();
   #databaseRestarts = 0;
+  readonly #retired = { idle: 0, evicted: 0 };
+  #coldStarts = 0;
+  readonly #coldHistogram: number[] = new Array(buckets.length + 1).fill(0);
+  #coldSum = 0;
+
+  /** A worker beyond min stopped: idle for idleTimeout, or evicted for another tenant under maxLive. */
+  workerRetired(why: 'idle' | 'evicted'): void {
+    this.#retired[why] += 1;
+  }
+
+  /** A request found no worker and waited `ms` for the one started for it. */
+  coldStart(ms: number): void {
+    this.#coldStarts += 1;
+    const seconds = ms / 1000;
+    for (let i = 0; i < buckets.length; i++) if (seconds <= buckets[i]!) this.#coldHistogram[i]! += 1;
+    this.#coldHistogram[buckets.length]! += 1;
+    this.#coldSum += seconds;
+  }
 
   /** The embedded PostgreSQL was restarted after it exited. */
   databaseRestarted(): void {
@@ -57,7 +75,7 @@ export class Metrics {
     series.count += 1;
   }
 
-  render(sites: SiteStatus[], databaseUp: boolean): string {
+  render(sites: SiteStatus[], databaseUp: boolean, liveWorkers: number): string {
     const out: string[] = [];
     const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
 
@@ -76,8 +94,20 @@ export class Metrics {
       out.push(`tenantd_request_duration_seconds_count{tenant="${t}"} ${s.count}`);
     }
 
-    help('tenantd_tenant_up', 'gauge', '1 when the tenant has a ready worker.');
-    for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' ? 1 : 0}`);
+    help('tenantd_tenant_up', 'gauge', '1 when the tenant can serve: a ready worker, or none needed until a request (idle).');
+    for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' || site.state === 'idle' ? 1 : 0}`);
+    help('tenantd_live_workers', 'gauge', 'Worker processes alive now, all tenants.');
+    out.push(`tenantd_live_workers ${liveWorkers}`);
+    help('tenantd_cold_starts_total', 'counter', 'Requests that found no worker and had one started for them.');
+    out.push(`tenantd_cold_starts_total ${this.#coldStarts}`);
+    help('tenantd_cold_start_duration_seconds', 'histogram', 'From such a request to its worker being ready.');
+    buckets.forEach((le, i) => out.push(`tenantd_cold_start_duration_seconds_bucket{le="${le}"} ${this.#coldHistogram[i]}`));
+    out.push(`tenantd_cold_start_duration_seconds_bucket{le="+Inf"} ${this.#coldHistogram[buckets.length]}`);
+    out.push(`tenantd_cold_start_duration_seconds_sum ${this.#coldSum}`, `tenantd_cold_start_duration_seconds_count ${this.#coldStarts}`);
+    help('tenantd_idle_stops_total', 'counter', 'Workers beyond min stopped after workers.idleTimeout without a request.');
+    out.push(`tenantd_idle_stops_total ${this.#retired.idle}`);
+    help('tenantd_evictions_total', 'counter', 'Idle workers stopped to make room for another tenant under workers.maxLive.');
+    out.push(`tenantd_evictions_total ${this.#retired.evicted}`);
     help('tenantd_worker_restarts_total', 'counter', 'Worker restarts after an exit, by tenant.');
     for (const site of sites) {
       out.push(`tenantd_worker_restarts_total{tenant="${label(site.schema)}"} ${site.workers.reduce((n, w) => n + w.restarts, 0)}`);

@@ -68,7 +68,11 @@ export const tenantSchema = z.object({
   hosts: z.array(hostName).min(1, 'expected at least one host'),
   /** Free-form, handed to the application as ctx.tenant.settings. */
   settings,
-  /** Worker processes for this tenant; default workers.processes. */
+  /** Workers always running for this tenant; default workers.min. */
+  min: z.number().int().min(0).max(64).optional(),
+  /** Most workers for this tenant when busy; default workers.max (at least min). */
+  max: z.number().int().min(1).max(64).optional(),
+  /** The former key: `processes: N` is `min: N, max: N`. */
   processes: z.number().int().min(1).max(64).optional(),
 }).strict();
 
@@ -115,8 +119,16 @@ export const configSchema = z.object({
     settings,
   }).strict().optional(),
   workers: z.object({
-    /** Worker processes per tenant. Default 1. */
-    processes: z.number().int().min(1).max(64).default(1),
+    /** Workers always running per tenant; 0: started by the first request. Default 1. */
+    min: z.number().int().min(0).max(64).optional(),
+    /** Most workers per tenant: another starts while all are busy. Default 1 (at least min). */
+    max: z.number().int().min(1).max(64).optional(),
+    /** The former key: `processes: N` is `min: N, max: N`. */
+    processes: z.number().int().min(1).max(64).optional(),
+    /** A worker beyond min that served nothing for this long stops. Default 10m. */
+    idleTimeout: duration.default('10m'),
+    /** Live workers on this machine at most; then the least recently used idle one of another tenant stops. Default: what the memory fits. */
+    maxLive: z.number().int().min(1).optional(),
     /** Loopback ports for workers, "from-to"; default: any free port. */
     ports: z.string().transform((raw, ctx) => {
       const match = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(raw.trim());

@@ -7,8 +7,10 @@ export interface TenantSpec {
   /** Lower-case host names and `*.suffix` wildcards. */
   readonly hosts: readonly string[];
   readonly settings: Readonly<Record<string, unknown>>;
-  /** Worker processes. */
-  readonly processes: number;
+  /** Workers always running (0: none until a request comes). */
+  readonly min: number;
+  /** Most workers when all are busy (≥ min, ≥ 1). */
+  readonly max: number;
 }
 
 export interface Address {
@@ -50,7 +52,14 @@ export interface Config {
   /** The public site, if configured. */
   readonly public: TenantSpec | undefined;
   readonly workers: {
-    readonly processes: number;
+    /** Default min of every site. */
+    readonly min: number;
+    /** Default max of every site. */
+    readonly max: number;
+    /** Milliseconds a worker beyond min may stay idle. */
+    readonly idleTimeout: number;
+    /** Live workers at most, on this machine. */
+    readonly maxLive: number;
     /** Port range for workers; undefined: any free port. */
     readonly ports: { readonly from: number; readonly to: number } | undefined;
     /** Workers starting at once. */

@@ -1,6 +1,7 @@
 // Reads tenantd.yaml (and tenantsDir), validates it as a whole and returns it
 // frozen. Every problem is reported with its file, line and key path.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument, LineCounter, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
@@ -117,14 +118,37 @@ function readSource(source: Source, problems: string[]): unknown {
 
 interface Located { spec: TenantSpec; source: Source; at: KeyPath }
 
-function toSpec(raw: RawTenant, processes: number): TenantSpec {
+/** A site's worker bounds: its own min/max (or the former `processes`), else the service's. */
+interface Scale { min: number; max: number }
+
+function scaleOf(own: { min?: number | undefined; max?: number | undefined; processes?: number | undefined }, defaults: Scale): Scale {
+  if (own.processes !== undefined) return { min: own.processes, max: own.processes };
+  const min = own.min ?? defaults.min;
+  return { min, max: Math.max(own.max ?? defaults.max, min, 1) };
+}
+
+function toSpec(raw: RawTenant, defaults: Scale): TenantSpec {
   return Object.freeze({
     schema: raw.schema,
     name: raw.name ?? raw.schema,
     hosts: Object.freeze([...raw.hosts]),
     settings: Object.freeze({ ...raw.settings }),
-    processes: raw.processes ?? processes,
+    ...scaleOf(raw, defaults),
   });
+}
+
+/**
+ * Resident bytes of one idle demo worker, measured (bundled, no loader: 55-67 MiB);
+ * the default workers.maxLive is what three quarters of the memory holds at that size.
+ */
+const workerResidentBytes = 64 * 1024 * 1024;
+
+/** The former `processes` may not stand beside the keys that replaced it. */
+function checkScaleKeys(source: Source, at: KeyPath, own: { min?: number | undefined; max?: number | undefined; processes?: number | undefined }, problems: string[]): void {
+  if (own.processes !== undefined && (own.min !== undefined || own.max !== undefined)) {
+    problems.push(source.problem(at, '"processes" was replaced by "min" and "max" (processes: N is min: N, max: N); give one or the other', 'processes'));
+  }
+  if (own.min !== undefined && own.max !== undefined && own.max < own.min) problems.push(source.problem(at, `max (${own.max}) is below min (${own.min})`, 'max'));
 }
 
 /**
@@ -141,8 +165,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const raw = validate(main, configSchema, value, problems);
   if (!raw) throw errors.configInvalid(problems);
 
+  checkScaleKeys(main, ['workers'], raw.workers, problems);
+  const scale = scaleOf(raw.workers, { min: 1, max: 1 });
+  raw.tenants.forEach((t, i) => checkScaleKeys(main, ['tenants', i], t, problems));
   const located: Located[] = raw.tenants.map((t, i) => ({
-    spec: toSpec(t, raw.workers.processes), source: main, at: ['tenants', i],
+    spec: toSpec(t, scale), source: main, at: ['tenants', i],
   }));
 
   const tenantsDir = raw.tenantsDir === undefined ? undefined : path.resolve(dir, raw.tenantsDir);
@@ -158,13 +185,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       const source = new Source(path.join(tenantsDir, name), path.join(path.basename(tenantsDir), name));
       const value = readSource(source, problems);
       const tenant = value === undefined ? undefined : validate(source, tenantSchema, value, problems);
-      if (tenant) located.push({ spec: toSpec(tenant, raw.workers.processes), source, at: [] });
+      if (tenant) checkScaleKeys(source, [], tenant, problems);
+      if (tenant) located.push({ spec: toSpec(tenant, scale), source, at: [] });
     }
   }
 
   const site = raw.public && Object.freeze({
     schema: 'public', name: raw.public.name, hosts: Object.freeze([...raw.public.hosts]),
-    settings: Object.freeze({ ...raw.public.settings }), processes: raw.workers.processes,
+    settings: Object.freeze({ ...raw.public.settings }), ...scale,
   });
   checkUnique(located, site, problems);
 
@@ -205,7 +233,15 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       concurrency: raw.migrations.concurrency,
     },
     public: site,
-    workers: { ...raw.workers, ports: raw.workers.ports },
+    workers: {
+      ...scale,
+      ports: raw.workers.ports,
+      startConcurrency: raw.workers.startConcurrency,
+      startTimeout: raw.workers.startTimeout,
+      stopTimeout: raw.workers.stopTimeout,
+      idleTimeout: raw.workers.idleTimeout,
+      maxLive: raw.workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
+    },
     router: raw.router,
     log: raw.log,
     tenants: located.map((l) => l.spec),

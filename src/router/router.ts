@@ -14,6 +14,8 @@ export interface Upstream {
   readonly site: { readonly schema: string };
   /** A ready worker's port; waits up to `timeout` ms; undefined when none is ready. */
   next(timeout: number): Promise<number | undefined> | number | undefined;
+  /** The request (or WebSocket) given `port` by next() is over. */
+  done(port: number): void;
 }
 
 /** What a reload may change. */
@@ -65,6 +67,8 @@ interface Exchange {
   sent: { bytes: number };
   tenant: string | null;
   upstream?: Upstream;
+  /** The worker's port, once next() gave one: done(port) when the exchange ends. */
+  port?: number;
 }
 
 type Pass = (x: Exchange) => boolean | Promise<boolean>;
@@ -279,6 +283,7 @@ export class Router {
   async #forward(x: Exchange): Promise<boolean> {
     const waited = x.upstream!.next(this.#options.queueTimeout);
     const port = typeof waited === 'object' ? await waited : waited;
+    if (port !== undefined) x.port = port;
     if (x.res.destroyed) return true;
     if (port === undefined) {
       return this.#reply(x, 503, 'tenant not available', { 'retry-after': String(Math.max(1, Math.ceil(this.#options.queueTimeout / 1000))) });
@@ -304,6 +309,7 @@ export class Router {
     const port = await upstream.next(this.#options.queueTimeout);
     if (port === undefined) return refuseSocket(socket, 503);
     addForwardedHeaders(req);
+    socket.once('close', () => upstream.done(port));
     this.#options.forwarder.ws(req, socket, head, port);
   }
 
@@ -318,6 +324,7 @@ export class Router {
       durationMs: Number(process.hrtime.bigint() - x.started) / 1e6,
       requestId: x.requestId,
     };
+    if (x.port !== undefined) x.upstream!.done(x.port);
     if (this.#options.accessLog) this.#options.log.info({ access: entry }, 'request');
     this.#options.onResponse?.(entry);
   }

@@ -24,6 +24,7 @@ import { clusterFork, prepareWorkerRuntime } from '../supervisor/cluster-fork.ts
 import { bundle } from '../build/bundle.ts';
 import { PortPool } from '../supervisor/port-pool.ts';
 import { StartGate } from '../supervisor/start-gate.ts';
+import { LiveWorkers } from '../supervisor/live-workers.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
 export interface ServiceOptions {
@@ -45,6 +46,7 @@ class UnavailableSite implements Upstream {
   next(): undefined {
     return undefined;
   }
+  done(): void {}
 }
 
 type Site = WorkerGroup | UnavailableSite;
@@ -78,6 +80,11 @@ export type ReloadResult =
     restartRequired: string[];
   }
   | { ok: false; error: string };
+
+/** A site that answers requests: ready, or idle (no worker until a request starts one). */
+function serves(state: GroupState): boolean {
+  return state === 'ready' || state === 'idle';
+}
 
 /** Env variables that carry admin credentials: never inherited by a worker. */
 const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
@@ -123,6 +130,10 @@ export class Service {
   #ports: PortPool;
   /** One gate for every site's starts: boot, reload and restarts take turns. */
   readonly #starts: StartGate;
+  /** The cap on live workers (workers.maxLive), across sites. */
+  readonly #live: LiveWorkers;
+  /** Stops idle workers beyond min (workers.idleTimeout). */
+  #reaper: NodeJS.Timeout | undefined;
   #stopping = false;
   #starting: Promise<void> | undefined;
   readonly #children = new Set<Logger>();
@@ -133,6 +144,7 @@ export class Service {
     this.#fork = options.fork ?? clusterFork;
     this.#ports = new PortPool(config.workers.ports);
     this.#starts = new StartGate(config.workers.startConcurrency);
+    this.#live = new LiveWorkers(config.workers.maxLive);
     const env = options.env ?? process.env;
     this.#env = { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN };
   }
@@ -152,7 +164,7 @@ export class Service {
   }
 
   metricsText(): string {
-    return this.metrics.render(this.status(), this.database.up);
+    return this.metrics.render(this.status(), this.database.up, this.#live.count);
   }
 
   /**
@@ -207,9 +219,14 @@ export class Service {
 
     this.#router.setRoutes(this.#routes(this.#sites));
     this.#router.open();
+    this.#reaper = setInterval(() => {
+      const now = Date.now();
+      for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.reap(now, this.#config.workers.idleTimeout);
+    }, Math.max(100, Math.min(1000, config.workers.idleTimeout / 4)));
+    this.#reaper.unref();
     this.#routing = true;
     const statuses = this.status();
-    const notServing = statuses.filter((s) => s.state !== 'ready');
+    const notServing = statuses.filter((s) => !serves(s.state));
     log[notServing.length > 0 ? 'warn' : 'info']({
       listen: `${config.listen.host}:${this.address.port}`,
       admin: `${config.admin.host}:${this.adminAddress.port}`,
@@ -264,6 +281,9 @@ export class Service {
       ports: this.#ports,
       log: this.#log.child({ tenant: spec.schema }),
       starts: this.#starts,
+      live: this.#live,
+      onRetire: (why) => this.metrics.workerRetired(why),
+      onColdStart: (ms) => this.metrics.coldStart(ms),
       startTimeout: config.workers.startTimeout,
       stopTimeout: config.workers.stopTimeout,
       start: {
@@ -380,7 +400,7 @@ export class Service {
         sites.set(spec.schema, old!);
         continue;
       }
-      const healthy = fresh instanceof WorkerGroup && fresh.state === 'ready';
+      const healthy = fresh instanceof WorkerGroup && serves(fresh.state);
       if (!healthy) failed.push({ schema: spec.schema, error: fresh instanceof UnavailableSite ? fresh.error : 'workers failed to start' });
       if (old && !healthy) {
         // A changed tenant whose new workers cannot start keeps its old ones.
@@ -397,6 +417,7 @@ export class Service {
     this.#router?.setRoutes(this.#routes(sites));
     this.#router?.setLimits(limitsOf(next));
     this.#starts.limit = next.workers.startConcurrency;
+    this.#live.limit = next.workers.maxLive;
     this.#sites = sites;
     this.#config = next;
     for (const site of retired) this.#drain(site);
@@ -429,7 +450,7 @@ export class Service {
     const database = this.#monitor?.state;
     if (database && !database.up) notReady.push(`database: ${database.reason}`);
     for (const site of this.status()) {
-      if (site.state !== 'ready') notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
+      if (!serves(site.state)) notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
     }
     return { ready: notReady.length === 0, notReady };
   }
@@ -461,6 +482,7 @@ export class Service {
     this.#stopping = true;
     await this.#starting?.catch(() => {});
     await this.#reloads;
+    clearInterval(this.#reaper);
     if (this.#router) await closeGracefully(this.#router.server, this.#config.workers.stopTimeout);
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);

@@ -1,230 +1,108 @@
-// The workers of one site: forks them, hands each its start message, restarts
-// the ones that exit with backoff, and gives the router a ready worker's port.
+// The workers of one site: keeps `min` of them running, starts one for a
+// request when there is none (min 0) and another while every one is busy (up to
+// `max`), stops those beyond min that stayed idle, and gives the router the
+// port of the least busy ready worker.
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
 import type { TenantSpec } from '../config/config.ts';
-import type { PrimaryMessage, WorkerMessage } from '../worker/worker-messages.ts';
-import { isWorkerMessage } from '../worker/worker-messages.ts';
-import type { PortPool } from './port-pool.ts';
-import { StartGate, type Release } from './start-gate.ts';
+import { LiveWorkers } from './live-workers.ts';
+import { StartGate } from './start-gate.ts';
+import { WorkerSlot, type SlotOwner } from './worker-slot.ts';
+import type { GroupState, WorkerGroupOptions, WorkerStatus } from './worker-types.ts';
 
-/** What the supervisor needs of a child process; `cluster.fork()` gives one. */
-export interface WorkerHandle {
-  readonly process: { readonly pid?: number | undefined };
-  send(message: PrimaryMessage): unknown;
-  kill(signal?: string): void;
-  on(event: 'message', listener: (message: unknown) => void): unknown;
-  on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
+export { backoffDelay } from './backoff.ts';
+export { failedAfter, healthyAfter } from './worker-slot.ts';
+export type { ForkWorker, GroupState, WorkerGroupOptions, WorkerHandle, WorkerState, WorkerStatus } from './worker-types.ts';
 
-export type ForkWorker = () => WorkerHandle;
+type Options = Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions;
 
-export interface WorkerGroupOptions {
-  site: TenantSpec;
-  /** The start message, but for the port, which each worker gets from `ports`. */
-  start: Omit<Extract<PrimaryMessage, { type: 'start' }>, 'port'>;
-  ports: PortPool;
-  fork: ForkWorker;
-  log: Logger;
-  /** Bounds the workers starting at once, across groups; default: no bound. */
-  starts?: StartGate;
-  /** ms a worker may take to report ready, from the moment its own start begins (not while queued). */
-  startTimeout: number;
-  /** ms a worker may take to drain before SIGKILL. */
-  stopTimeout: number;
-}
-
-/** `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts). */
-export type WorkerState = 'starting' | 'ready' | 'unavailable' | 'backoff' | 'failed' | 'stopping' | 'stopped';
-export type GroupState = 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopping' | 'stopped';
-
-export interface WorkerStatus {
-  pid: number | null;
-  port: number | null;
-  state: WorkerState;
-  restarts: number;
-  /** Why the worker is unavailable or last exited. */
-  reason?: string;
-}
-
-import { backoffDelay } from './backoff.ts';
-
-export { backoffDelay };
-/** A worker that stayed up this long is healthy again: its failure count resets. */
-export const healthyAfter = 60_000;
-/** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */
-export const failedAfter = 5;
-
-class WorkerSlot {
-  state: WorkerState = 'starting';
-  port: number | null = null;
-  pid: number | null = null;
-  restarts = 0;
-  reason: string | undefined;
-  #consecutive = 0;
-  #readyAt = 0;
-  #handle: WorkerHandle | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  readonly #group: WorkerGroup;
-  readonly #options: WorkerGroupOptions;
-
-  constructor(group: WorkerGroup, options: WorkerGroupOptions) {
-    this.#group = group;
-    this.#options = options;
-  }
-
-  /** Queues a start; it begins when the start gate lets it. */
-  spawn(): void {
-    if (this.state !== 'failed') this.state = 'starting';
-    this.port = null;
-    this.#options.starts!.acquire((release) => this.#begin(release));
-  }
-
-  /** A start that holds a place at the gate until the worker is ready, unavailable or gone. */
-  #begin(release: Release): void {
-    const { fork, start, startTimeout, log, ports } = this.#options;
-    if (this.state === 'stopping' || this.state === 'stopped') return release();
-    let port: number;
-    try {
-      port = ports.acquire();
-    } catch (error) {
-      release();
-      this.#failed((error as Error).message);
-      return;
-    }
-    const handle = fork();
-    this.#handle = handle;
-    this.pid = handle.process.pid ?? null;
-    let failure: string | undefined;
-    this.#exited = new Promise((resolve) => {
-      handle.on('exit', (code, signal) => {
-        release();
-        clearTimeout(this.#timer);
-        ports.release(port);
-        this.#handle = undefined;
-        this.port = null;
-        resolve();
-        if (this.state === 'stopping' || this.state === 'stopped') {
-          this.state = 'stopped';
-          return;
-        }
-        this.#failed(failure ?? (signal ? `killed by ${signal}` : `exited with code ${code}`));
-      });
-    });
-    // A send to a worker that just died fails here, not in the primary.
-    handle.on('error', (error) => log.warn({ workerPid: this.pid, err: error }, 'worker IPC error'));
-    handle.on('message', (raw) => {
-      if (!isWorkerMessage(raw)) return;
-      const message: WorkerMessage = raw;
-      if (message.type === 'booted') {
-        handle.send({ ...start, port });
-      } else if (message.type === 'ready') {
-        release();
-        clearTimeout(this.#timer);
-        if (this.state === 'stopping') return;
-        const was = this.state;
-        this.state = 'ready';
-        this.port = message.port;
-        this.reason = undefined;
-        if (this.#readyAt === 0) this.#readyAt = Date.now();
-        log.info({ workerPid: this.pid, port: message.port }, was === 'unavailable' ? 'worker ready again: database reachable' : 'worker ready');
-        this.#group.changed();
-      } else if (message.type === 'unavailable') {
-        // Alive and retrying by itself: the start timeout no longer applies, and a
-        // database outage is not a failure that counts towards 'failed'.
-        release();
-        clearTimeout(this.#timer);
-        if (this.state === 'stopping') return;
-        this.state = 'unavailable';
-        this.port = message.port;
-        this.reason = message.reason;
-        log.warn({ workerPid: this.pid, reason: message.reason }, 'worker unavailable: its database cannot be reached');
-        this.#group.changed();
-      } else if (message.type === 'failed') {
-        failure = message.error;
-      }
-    });
-    this.#timer = setTimeout(() => {
-      failure = `not ready within ${startTimeout} ms`;
-      handle.kill('SIGKILL');
-    }, startTimeout);
-  }
-
-  #failed(reason: string): void {
-    const { log } = this.#options;
-    if (this.#readyAt > 0 && Date.now() - this.#readyAt >= healthyAfter) this.#consecutive = 0;
-    this.#readyAt = 0;
-    this.#consecutive += 1;
-    this.restarts += 1;
-    const delay = backoffDelay(this.#consecutive);
-    this.state = this.#consecutive >= failedAfter ? 'failed' : 'backoff';
-    this.reason = reason;
-    log.warn({ workerPid: this.pid, reason, restarts: this.restarts, delayMs: delay, failed: this.state === 'failed' }, 'worker exited; restarting');
-    this.pid = null;
-    this.#group.changed();
-    this.#timer = setTimeout(() => this.spawn(), delay);
-  }
-
-  async stop(timeout: number): Promise<void> {
-    clearTimeout(this.#timer);
-    const handle = this.#handle;
-    this.state = 'stopping';
-    if (handle) {
-      const kill = setTimeout(() => handle.kill('SIGKILL'), timeout + 1000);
-      try {
-        handle.send({ type: 'stop', timeout });
-      } catch {
-        handle.kill('SIGKILL');
-      }
-      await this.#exited;
-      clearTimeout(kill);
-    }
-    this.state = 'stopped';
-  }
-}
-
-export class WorkerGroup extends EventEmitter {
+export class WorkerGroup extends EventEmitter implements SlotOwner {
   readonly site: TenantSpec;
-  readonly #slots: WorkerSlot[];
-  readonly #options: WorkerGroupOptions;
-  #next = 0;
+  readonly #slots: WorkerSlot[] = [];
+  readonly #byPort = new Map<number, WorkerSlot>();
+  readonly #options: Options;
   #state: GroupState = 'starting';
+  /** When a request found no worker and started one: for the cold-start metric. */
+  #coldSince = 0;
 
   constructor(options: WorkerGroupOptions) {
     super();
     this.setMaxListeners(0);
     this.site = options.site;
-    this.#options = { ...options, starts: options.starts ?? new StartGate(Infinity) };
-    this.#slots = Array.from({ length: options.site.processes }, () => new WorkerSlot(this, this.#options));
-    for (const slot of this.#slots) slot.spawn();
+    this.#options = { ...options, starts: options.starts ?? new StartGate(Infinity), live: options.live ?? new LiveWorkers(Infinity) };
+    for (let i = 0; i < this.site.min; i++) this.#grow();
+    this.changed();
   }
 
   get state(): GroupState {
     return this.#state;
   }
 
+  /** Starts one more worker. */
+  #grow(): void {
+    const slot = new WorkerSlot(this, this.#options);
+    this.#slots.push(slot);
+    slot.spawn();
+  }
+
   /** Called by a slot whenever its state changes. */
   changed(): void {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     const previous = this.#state;
-    if (this.#slots.some((s) => s.state === 'ready')) this.#state = 'ready';
+    if (this.#slots.length === 0) this.#state = 'idle';
+    else if (this.#slots.some((s) => s.state === 'ready')) this.#state = 'ready';
     else if (this.#slots.some((s) => s.state === 'unavailable')) this.#state = 'unavailable';
     else if (this.#slots.every((s) => s.state === 'failed')) this.#state = 'failed';
     else this.#state = 'starting';
-    if (this.#state === 'ready') this.emit('ready');
+    for (const slot of this.#slots) if (slot.state === 'ready' && slot.port !== null) this.#byPort.set(slot.port, slot);
+    if (this.#state === 'ready') {
+      if (this.#coldSince > 0) this.#options.onColdStart?.(Date.now() - this.#coldSince);
+      this.#coldSince = 0;
+      this.emit('ready');
+    }
     if (this.#state !== previous) this.emit('state', this.#state);
   }
 
+  portGone(port: number): void {
+    this.#byPort.delete(port);
+  }
+
+  canRetire(slot: WorkerSlot): boolean {
+    return this.#slots.includes(slot) && this.#slots.length > this.site.min;
+  }
+
+  retire(slot: WorkerSlot, why: 'idle' | 'evicted'): void {
+    const index = this.#slots.indexOf(slot);
+    if (index < 0) return;
+    this.#slots.splice(index, 1);
+    if (slot.port !== null) this.#byPort.delete(slot.port);
+    this.#options.log.info({ workerPid: slot.pid, why }, why === 'idle' ? 'idle worker stopped' : 'idle worker stopped to make room for another tenant');
+    this.#options.onRetire?.(why);
+    void slot.stop(this.#options.stopTimeout).then(() => this.changed());
+    this.changed();
+  }
+
+  /** Stops the workers beyond min that served nothing for `idleTimeout` ms. */
+  reap(now: number, idleTimeout: number): void {
+    for (const slot of [...this.#slots]) {
+      if (slot.state === 'ready' && slot.inFlight === 0 && now - slot.lastActive >= idleTimeout && this.canRetire(slot)) this.retire(slot, 'idle');
+    }
+  }
+
   /**
-   * The port of a ready worker, round robin; waits up to `timeout` ms for one that
-   * is starting; undefined at once when none can come (failed, or the database
-   * unavailable: the caller answers 503 with Retry-After).
+   * The port of the least busy ready worker (counted as one more request in
+   * flight until done(port)); waits up to `timeout` ms for one that is starting,
+   * starting one when there is none; undefined at once when none can come
+   * (failed, or the database unavailable: the caller answers 503 with Retry-After).
    */
   next(timeout: number): Promise<number | undefined> | number | undefined {
     const port = this.#pick();
-    if (port !== undefined || this.#state === 'failed' || this.#state === 'unavailable' || this.#state === 'stopped' || timeout <= 0) return port;
+    if (port !== undefined || this.#state === 'failed' || this.#state === 'unavailable' || this.#state === 'stopping' || this.#state === 'stopped') return port;
+    if (this.#slots.length === 0) {
+      this.#coldSince = Date.now();
+      this.#grow();
+      this.changed();
+    }
+    if (timeout <= 0) return undefined;
     return new Promise((resolve) => {
       const onState = (state: GroupState) => {
         if (state === 'failed' || state === 'unavailable' || state === 'stopping' || state === 'stopped') finish();
@@ -241,19 +119,29 @@ export class WorkerGroup extends EventEmitter {
     });
   }
 
-  #pick(): number | undefined {
-    const count = this.#slots.length;
-    for (let i = 0; i < count; i++) {
-      const slot = this.#slots[(this.#next + i) % count]!;
-      if (slot.state === 'ready' && slot.port !== null) {
-        this.#next = (this.#next + i + 1) % count;
-        return slot.port;
-      }
-    }
-    return undefined;
+  /** The router finished a request on `port`. */
+  done(port: number): void {
+    const slot = this.#byPort.get(port);
+    if (!slot) return;
+    slot.inFlight -= 1;
+    slot.lastActive = Date.now();
+    if (slot.inFlight === 0) this.#options.live.idle();
   }
 
-  /** Resolves once every worker is ready or unavailable, or the group has failed. */
+  /** The least busy ready worker's port; while every one is busy, another starts (up to max). */
+  #pick(): number | undefined {
+    let best: WorkerSlot | undefined;
+    for (const slot of this.#slots) {
+      if (slot.state === 'ready' && slot.port !== null && (!best || slot.inFlight < best.inFlight)) best = slot;
+    }
+    if (!best) return undefined;
+    if (best.inFlight > 0 && this.#slots.length < this.site.max && !this.#slots.some((s) => s.state === 'starting')) this.#grow();
+    best.inFlight += 1;
+    best.lastActive = Date.now();
+    return best.port!;
+  }
+
+  /** Resolves once every worker is ready or unavailable, or the group has failed (at once with no worker). */
   settled(): Promise<GroupState> {
     const done = () => this.#slots.every((s) => s.state === 'ready' || s.state === 'unavailable') || this.#state === 'failed' || this.#state === 'stopped';
     if (done()) return Promise.resolve(this.#state);
@@ -280,11 +168,14 @@ export class WorkerGroup extends EventEmitter {
   }
 
   workers(): WorkerStatus[] {
-    return this.#slots.map((s) => ({ pid: s.pid, port: s.port, state: s.state, restarts: s.restarts, ...(s.reason === undefined ? {} : { reason: s.reason }) }));
+    return this.#slots.map((s) => ({
+      pid: s.pid, port: s.port, state: s.state, restarts: s.restarts, inFlight: s.inFlight,
+      ...(s.reason === undefined ? {} : { reason: s.reason }),
+    }));
   }
 
   /** Why the group is not ready, if it is not: the first worker's reason. */
   get reason(): string | undefined {
-    return this.#state === 'ready' ? undefined : this.#slots.find((s) => s.reason !== undefined)?.reason;
+    return this.#state === 'ready' || this.#state === 'idle' ? undefined : this.#slots.find((s) => s.reason !== undefined)?.reason;
   }
 }

@@ -1,0 +1,183 @@
+// One worker place of a tenant's group: forks the worker (after it holds a place
+// under maxLive and its turn at the start gate), hands it its start message,
+// tracks its state and requests in flight, and restarts it with backoff when it
+// exits unasked.
+import { isWorkerMessage, type WorkerMessage } from '../worker/worker-messages.ts';
+import { backoffDelay } from './backoff.ts';
+import type { LiveSlot } from './live-workers.ts';
+import type { Release } from './start-gate.ts';
+import type { WorkerGroupOptions, WorkerHandle, WorkerState } from './worker-types.ts';
+
+/** A worker that stayed up this long is healthy again: its failure count resets. */
+export const healthyAfter = 60_000;
+/** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */
+export const failedAfter = 5;
+
+/** What a slot needs of its group. */
+export interface SlotOwner {
+  /** A slot's state changed. */
+  changed(): void;
+  /** The worker on `port` exited: requests are no longer counted on it. */
+  portGone(port: number): void;
+  /** Whether the group may lose `slot` (it is beyond the tenant's min). */
+  canRetire(slot: WorkerSlot): boolean;
+  /** Stops `slot` and drops it from the group. */
+  retire(slot: WorkerSlot, why: 'idle' | 'evicted'): void;
+}
+
+export class WorkerSlot implements LiveSlot {
+  state: WorkerState = 'starting';
+  /** Requests in flight (the router says when each is done). */
+  inFlight = 0;
+  lastActive = Date.now();
+  port: number | null = null;
+  pid: number | null = null;
+  restarts = 0;
+  reason: string | undefined;
+  #consecutive = 0;
+  #readyAt = 0;
+  #handle: WorkerHandle | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  readonly #group: SlotOwner;
+  readonly #options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions;
+
+  constructor(group: SlotOwner, options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions) {
+    this.#group = group;
+    this.#options = options;
+  }
+
+  get owner(): object {
+    return this.#group;
+  }
+
+  get evictable(): boolean {
+    return this.state === 'ready' && this.inFlight === 0 && this.#group.canRetire(this);
+  }
+
+  evict(): void {
+    this.#group.retire(this, 'evicted');
+  }
+
+  /** Queues a start: it takes a place under maxLive, then its turn at the start gate. */
+  spawn(): void {
+    if (this.state !== 'failed') this.state = 'starting';
+    this.port = null;
+    this.#options.live.reserve(this, () => {
+      if (this.state === 'stopping' || this.state === 'stopped') return this.#options.live.release(this);
+      this.#options.starts.acquire((release) => this.#begin(release));
+    });
+  }
+
+  /** A start that holds a place at the gate until the worker is ready, unavailable or gone. */
+  #begin(release: Release): void {
+    const { fork, start, startTimeout, log, ports } = this.#options;
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      this.#options.live.release(this);
+      return release();
+    }
+    let port: number;
+    try {
+      port = ports.acquire();
+    } catch (error) {
+      release();
+      this.#options.live.release(this);
+      this.#failed((error as Error).message);
+      return;
+    }
+    const handle = fork();
+    this.#handle = handle;
+    this.pid = handle.process.pid ?? null;
+    let failure: string | undefined;
+    this.#exited = new Promise((resolve) => {
+      handle.on('exit', (code, signal) => {
+        release();
+        this.#options.live.release(this);
+        clearTimeout(this.#timer);
+        ports.release(port);
+        this.#group.portGone(port);
+        this.#handle = undefined;
+        this.port = null;
+        this.inFlight = 0;
+        resolve();
+        if (this.state === 'stopping' || this.state === 'stopped') {
+          this.state = 'stopped';
+          return;
+        }
+        this.#failed(failure ?? (signal ? `killed by ${signal}` : `exited with code ${code}`));
+      });
+    });
+    // A send to a worker that just died fails here, not in the primary.
+    handle.on('error', (error) => log.warn({ workerPid: this.pid, err: error }, 'worker IPC error'));
+    handle.on('message', (raw) => {
+      if (!isWorkerMessage(raw)) return;
+      const message: WorkerMessage = raw;
+      if (message.type === 'booted') {
+        handle.send({ ...start, port });
+      } else if (message.type === 'ready') {
+        release();
+        clearTimeout(this.#timer);
+        if (this.state === 'stopping') return;
+        const was = this.state;
+        this.state = 'ready';
+        this.port = message.port;
+        this.reason = undefined;
+        this.lastActive = Date.now();
+        if (this.#readyAt === 0) this.#readyAt = Date.now();
+        log.info({ workerPid: this.pid, port: message.port }, was === 'unavailable' ? 'worker ready again: database reachable' : 'worker ready');
+        this.#group.changed();
+      } else if (message.type === 'unavailable') {
+        // Alive and retrying by itself: the start timeout no longer applies, and a
+        // database outage is not a failure that counts towards 'failed'.
+        release();
+        clearTimeout(this.#timer);
+        if (this.state === 'stopping') return;
+        this.state = 'unavailable';
+        this.port = message.port;
+        this.reason = message.reason;
+        log.warn({ workerPid: this.pid, reason: message.reason }, 'worker unavailable: its database cannot be reached');
+        this.#group.changed();
+      } else if (message.type === 'failed') {
+        failure = message.error;
+      }
+    });
+    this.#timer = setTimeout(() => {
+      failure = `not ready within ${startTimeout} ms`;
+      handle.kill('SIGKILL');
+    }, startTimeout);
+  }
+
+  #failed(reason: string): void {
+    const { log } = this.#options;
+    if (this.#readyAt > 0 && Date.now() - this.#readyAt >= healthyAfter) this.#consecutive = 0;
+    this.#readyAt = 0;
+    this.#consecutive += 1;
+    this.restarts += 1;
+    const delay = backoffDelay(this.#consecutive);
+    this.state = this.#consecutive >= failedAfter ? 'failed' : 'backoff';
+    this.reason = reason;
+    log.warn({ workerPid: this.pid, reason, restarts: this.restarts, delayMs: delay, failed: this.state === 'failed' }, 'worker exited; restarting');
+    this.pid = null;
+    this.#group.changed();
+    this.#timer = setTimeout(() => this.spawn(), delay);
+  }
+
+  async stop(timeout: number): Promise<void> {
+    clearTimeout(this.#timer);
+    const handle = this.#handle;
+    this.state = 'stopping';
+    // Still waiting for a place or a turn: give it up.
+    if (!handle) this.#options.live.release(this);
+    if (handle) {
+      const kill = setTimeout(() => handle.kill('SIGKILL'), timeout + 1000);
+      try {
+        handle.send({ type: 'stop', timeout });
+      } catch {
+        handle.kill('SIGKILL');
+      }
+      await this.#exited;
+      clearTimeout(kill);
+    }
+    this.state = 'stopped';
+  }
+}

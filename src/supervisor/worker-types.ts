@@ -1,0 +1,57 @@
+// The shapes the supervisor shares with its callers: the child-process seam,
+// a group's options, and the states a worker and a group report.
+import type { Logger } from 'pino';
+import type { TenantSpec } from '../config/config.ts';
+import type { PrimaryMessage } from '../worker/worker-messages.ts';
+import type { LiveWorkers } from './live-workers.ts';
+import type { PortPool } from './port-pool.ts';
+import type { StartGate } from './start-gate.ts';
+
+/** What the supervisor needs of a child process; `cluster.fork()` gives one. */
+export interface WorkerHandle {
+  readonly process: { readonly pid?: number | undefined };
+  send(message: PrimaryMessage): unknown;
+  kill(signal?: string): void;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+export type ForkWorker = () => WorkerHandle;
+
+export interface WorkerGroupOptions {
+  site: TenantSpec;
+  /** The start message, but for the port, which each worker gets from `ports`. */
+  start: Omit<Extract<PrimaryMessage, { type: 'start' }>, 'port'>;
+  ports: PortPool;
+  fork: ForkWorker;
+  log: Logger;
+  /** Bounds the workers starting at once, across groups; default: no bound. */
+  starts?: StartGate;
+  /** Bounds the workers alive at once, across groups; default: no bound. */
+  live?: LiveWorkers;
+  /** ms a worker may take to report ready, from the moment its own start begins (not while queued). */
+  startTimeout: number;
+  /** ms a worker may take to drain before SIGKILL. */
+  stopTimeout: number;
+  /** Called when a worker beyond min stops: `idle` (idleTimeout) or `evicted` (maxLive). */
+  onRetire?: (why: 'idle' | 'evicted') => void;
+  /** Called when a request found no worker and one was started for it, with ms until it was ready. */
+  onColdStart?: (ms: number) => void;
+}
+
+/** `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts). */
+export type WorkerState = 'starting' | 'ready' | 'unavailable' | 'backoff' | 'failed' | 'stopping' | 'stopped';
+/** `idle`: no worker at all (min 0): the next request starts one. */
+export type GroupState = 'idle' | 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopping' | 'stopped';
+
+export interface WorkerStatus {
+  pid: number | null;
+  port: number | null;
+  state: WorkerState;
+  restarts: number;
+  /** Requests in flight now. */
+  inFlight: number;
+  /** Why the worker is unavailable or last exited. */
+  reason?: string;
+}
