@@ -74,3 +74,13 @@ test('a tenant whose workers are all busy gets another one, up to max, and reque
   assert.equal((await slow).status, 200);
   assert.equal(site(s, 'acme').workers.length, 2, 'never more than max');
 });
+
+test('live workers are capped by the database connection budget at poolSize each', { timeout: 60_000 }, async (t) => {
+  const tenants = ['a', 'b', 'c'].map((x) => `  - schema: ${x}\n    hosts: [${x}.test]\n`).join('');
+  // 11 connections at 5 per pool: two workers at most, whatever maxLive says.
+  const s = await startService(t, `app: ${probeApp}\nworkers:\n  min: 0\n  maxLive: 50\ntenants:\n${tenants}`, { database: '  poolSize: 5\n  maxConnections: 11\n' });
+  assert.equal(s.service.summary().maxLive, 2);
+  for (const x of ['a', 'b', 'c']) assert.equal((await s.get(`${x}.test`, '/whoami')).status, 200);
+  await eventually(() => (s.service.summary().liveWorkers === 2 ? true : undefined), 10_000, 'two live workers');
+  assert.equal(s.service.summary().database.budget, 11);
+});

@@ -81,7 +81,13 @@ test('SIGHUP and tenantd reload apply a new config; a rejected one exits 1 and c
   const status = await runCli(['status', '--json', '-c', s.configFile]);
   assert.equal(status.code, 0);
   assert.deepEqual(JSON.parse(status.stdout).tenants.map((x: { schema: string; state: string }) => [x.schema, x.state]), [['acme', 'ready'], ['globex', 'ready']]);
-  const table = await runCli(['status', '-c', s.configFile]);
+  assert.equal(JSON.parse(status.stdout).summary.liveWorkers, 2);
+  const summary = await runCli(['status', '-c', s.configFile]);
+  assert.match(summary.stdout, /^tenants:\s+2 \(2 ready\)$/m);
+  assert.match(summary.stdout, /^workers:\s+2 live of at most \d+$/m);
+  assert.match(summary.stdout, /^database:\s+up, \d+ tenant connections \(budget \d+ of the server's \d+\)$/m);
+  assert.doesNotMatch(summary.stdout, /^acme/m, 'healthy tenants are listed with --all only');
+  const table = await runCli(['status', '--all', '-c', s.configFile]);
   assert.match(table.stdout, /^acme\s+ready\s+\d+:\d+ ready 0$/m);
 });
 

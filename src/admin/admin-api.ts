@@ -3,12 +3,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { Readiness, ReloadResult, SiteStatus } from '../service/service.ts';
+import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from '../service/service.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
   readiness(): Readiness;
   status(): SiteStatus[];
+  summary(): ServiceSummary;
   reload(): Promise<ReloadResult>;
   metrics(): string;
 }
@@ -43,7 +44,7 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
         return json(res, readiness.ready ? 200 : 503, readiness);
       }
       case 'GET /status':
-        return json(res, 200, { tenants: target.status() });
+        return json(res, 200, { summary: target.summary(), tenants: target.status() });
       case 'GET /metrics': {
         const body = target.metrics();
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });

@@ -6,7 +6,6 @@ import type { AccessEntry } from '../router/router.ts';
 import type { SiteStatus } from '../service/service.ts';
 
 const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const pageSize = 4096;
 
 interface TenantSeries {
   byClass: Map<string, number>;
@@ -21,10 +20,11 @@ function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-/** Resident memory of a process from /proc/<pid>/statm; undefined where there is none. */
+/** Resident memory of a process: VmRSS of /proc/<pid>/status (in kB whatever the page size); undefined where there is none. */
 export function residentBytes(pid: number): number | undefined {
   try {
-    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * pageSize;
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
   } catch {
     return undefined;
   }

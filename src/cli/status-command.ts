@@ -1,25 +1,41 @@
-// tenantd status: the running service's tenants and workers.
-import type { SiteStatus } from '../service/service.ts';
+// tenantd status: the running service in a few lines (tenants by state, live
+// workers against the cap, memory, database connections); every tenant with
+// --all; everything as JSON with --json.
+import type { ServiceSummary, SiteStatus } from '../service/service.ts';
 import type { Command } from './command.ts';
 import { readAdminAddress } from './command.ts';
 import { adminRequest } from './admin-client.ts';
 
+const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`;
+
 export const statusCommand: Command = {
-  summary: "the running service's tenants and workers",
-  usage: '[-c FILE] [--json]',
-  options: { json: { type: 'boolean' } },
+  summary: "the running service: tenants by state, live workers, memory, connections (--all: every tenant)",
+  usage: '[-c FILE] [--all] [--json]',
+  options: { json: { type: 'boolean' }, all: { type: 'boolean' } },
   async run(values) {
     const { body } = await adminRequest(readAdminAddress(values), 'GET', '/status', 10_000);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       return 0;
     }
-    const tenants = (body as { tenants: SiteStatus[] }).tenants;
-    const width = Math.max(6, ...tenants.map((t) => t.schema.length));
-    process.stdout.write(`${'SCHEMA'.padEnd(width)}  STATE     WORKERS (pid:port state restarts)\n`);
-    for (const t of tenants) {
+    const { summary, tenants } = body as { summary: ServiceSummary; tenants: SiteStatus[] };
+    const states = Object.entries(summary.sites).map(([state, n]) => `${n} ${state}`).join(', ') || 'none';
+    const db = summary.database;
+    process.stdout.write([
+      `tenants:     ${tenants.length} (${states})`,
+      `workers:     ${summary.liveWorkers} live of at most ${summary.maxLive}`,
+      `memory:      ${mib(summary.residentBytes)} resident (primary and workers)`,
+      `database:    ${db.up ? 'up' : 'DOWN'}, ${db.connections} tenant connections (budget ${db.budget} of the server's ${db.serverMaxConnections})`,
+      '',
+    ].join('\n'));
+    // Without --all, only the tenants that need a look.
+    const shown = values.all ? tenants : tenants.filter((t) => t.state === 'failed' || t.state === 'unavailable' || t.state === 'starting');
+    if (shown.length === 0) return 0;
+    const width = Math.max(6, ...shown.map((t) => t.schema.length));
+    process.stdout.write(`\n${'SCHEMA'.padEnd(width)}  STATE        WORKERS (pid:port state restarts)\n`);
+    for (const t of shown) {
       const workers = t.workers.map((w) => `${w.pid ?? '-'}:${w.port ?? '-'} ${w.state} ${w.restarts}`).join(', ') || (t.error ?? '-');
-      process.stdout.write(`${t.schema.padEnd(width)}  ${t.state.padEnd(8)}  ${workers}\n`);
+      process.stdout.write(`${t.schema.padEnd(width)}  ${t.state.padEnd(11)}  ${workers}${t.error && t.workers.length > 0 ? ` (${t.error})` : ''}\n`);
     }
     return 0;
   },

@@ -98,6 +98,8 @@ export const configSchema = z.object({
     connectionLimit: z.number().int().min(1).default(20),
     /** statement_timeout of tenant connections. Default 30s; 0 disables. */
     statementTimeout: duration.default('30s'),
+    /** Connections all workers together may hold; live workers are capped at this / poolSize. Default: 80% of the server's max_connections less its reserve and 10. */
+    maxConnections: z.number().int().min(1).optional(),
     /** A worker's idle database connection closes after this. Default 30s. */
     idleTimeout: duration.default('30s'),
     /** File of the secret tenant passwords derive from (one per line; the first is set). Default: credentials.secret in dataDir, made at first start. Nodes on one database share it. */

@@ -36,6 +36,8 @@ export interface Config {
     readonly connectionLimit: number;
     /** Milliseconds; 0 disables. */
     readonly statementTimeout: number;
+    /** Connections all workers may hold; undefined: derived from the server's max_connections at start. */
+    readonly maxConnections: number | undefined;
     /** Milliseconds an idle pool connection stays open. */
     readonly idleTimeout: number;
     /** Absolute path of the credentials secret file. */

@@ -223,6 +223,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       rolePrefix: raw.database.rolePrefix,
       connectionLimit: raw.database.connectionLimit,
       statementTimeout: raw.database.statementTimeout,
+      maxConnections: raw.database.maxConnections,
       idleTimeout: raw.database.idleTimeout,
       secretFile: raw.database.secretFile === undefined ? path.join(dataDir, 'credentials.secret') : path.resolve(dir, raw.database.secretFile),
     },

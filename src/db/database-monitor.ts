@@ -10,6 +10,9 @@ const probeTimeout = 2000;
 
 export type DatabaseState = { up: true } | { up: false; reason: string; since: Date };
 
+/** Connections other roles than the admin (tenant workers, commands) hold in this database. */
+const connectionsInUse = "select count(*) filter (where usename <> current_user)::int as n from pg_stat_activity where datname = current_database()";
+
 export class DatabaseMonitor {
   readonly #url: string;
   readonly #onChange: (state: DatabaseState) => void;
@@ -17,6 +20,8 @@ export class DatabaseMonitor {
   #timer: NodeJS.Timeout | undefined;
   #state: DatabaseState = { up: true };
   #stopped = false;
+  /** Tenant connections at the last probe. */
+  connections = 0;
 
   constructor(adminUrl: string, onChange: (state: DatabaseState) => void) {
     this.#url = adminUrl;
@@ -39,7 +44,7 @@ export class DatabaseMonitor {
         this.#client = client;
         await client.connect();
       }
-      await this.#client.query('select 1');
+      this.connections = (await this.#client.query(connectionsInUse)).rows[0].n as number;
       this.#set({ up: true });
     } catch (error) {
       const client = this.#client;

@@ -25,6 +25,8 @@ import { bundle } from '../build/bundle.ts';
 import { PortPool } from '../supervisor/port-pool.ts';
 import { StartGate } from '../supervisor/start-gate.ts';
 import { LiveWorkers } from '../supervisor/live-workers.ts';
+import { readConnectionBudget } from '../db/connection-budget.ts';
+import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
 export interface ServiceOptions {
@@ -58,6 +60,18 @@ export interface SiteStatus {
   /** Why the site is not ready, when it is not. */
   error?: string;
   workers: WorkerStatus[];
+}
+
+/** The service as a whole, for `tenantd status` (its tenants are listed beside it). */
+export interface ServiceSummary {
+  /** Tenants (and the public site) by state. */
+  sites: Partial<Record<GroupState, number>>;
+  liveWorkers: number;
+  /** The cap in force: workers.maxLive, or lower when the connection budget allows fewer. */
+  maxLive: number;
+  database: { up: boolean; connections: number; budget: number; serverMaxConnections: number };
+  /** Resident bytes of the primary and every worker. */
+  residentBytes: number;
 }
 
 /** What /readyz answers: ready, or every reason it is not. */
@@ -132,6 +146,8 @@ export class Service {
   readonly #starts: StartGate;
   /** The cap on live workers (workers.maxLive), across sites. */
   readonly #live: LiveWorkers;
+  /** The server's max_connections and the workers' share, read at start. */
+  #budget = { server: 0, budget: Infinity };
   /** Stops idle workers beyond min (workers.idleTimeout). */
   #reaper: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -184,6 +200,7 @@ export class Service {
     this.#admin = createAdminApi({
       readiness: () => this.readiness(),
       status: () => this.status(),
+      summary: () => this.summary(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
     }, this.#childLog({ component: 'admin' }), config.adminToken);
@@ -210,6 +227,9 @@ export class Service {
     this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
     this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
     this.#monitor.start();
+    this.#budget = await readConnectionBudget(this.#database.adminUrl, config.database.maxConnections);
+    this.#live.limit = this.#liveLimit(config);
+    log.info({ serverMaxConnections: this.#budget.server, budget: this.#budget.budget, maxLive: this.#live.limit }, 'connection budget');
 
     // Workers run plain JavaScript: the runtime and the app are compiled here, once.
     await prepareWorkerRuntime();
@@ -417,7 +437,8 @@ export class Service {
     this.#router?.setRoutes(this.#routes(sites));
     this.#router?.setLimits(limitsOf(next));
     this.#starts.limit = next.workers.startConcurrency;
-    this.#live.limit = next.workers.maxLive;
+    if (next.database.maxConnections !== undefined) this.#budget.budget = next.database.maxConnections;
+    this.#live.limit = this.#liveLimit(next);
     this.#sites = sites;
     this.#config = next;
     for (const site of retired) this.#drain(site);
@@ -453,6 +474,30 @@ export class Service {
       if (!serves(site.state)) notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
     }
     return { ready: notReady.length === 0, notReady };
+  }
+
+  /**
+   * Live workers at most: workers.maxLive, and no more than the connection
+   * budget holds at poolSize each, so that the pools together stay within it.
+   */
+  #liveLimit(config: Config): number {
+    return Math.max(1, Math.min(config.workers.maxLive, Math.floor(this.#budget.budget / config.database.poolSize)));
+  }
+
+  summary(): ServiceSummary {
+    const sites: Partial<Record<GroupState, number>> = {};
+    let resident = process.memoryUsage.rss();
+    for (const site of this.status()) {
+      sites[site.state] = (sites[site.state] ?? 0) + 1;
+      for (const w of site.workers) resident += (w.pid === null ? 0 : residentBytes(w.pid)) ?? 0;
+    }
+    return {
+      sites,
+      liveWorkers: this.#live.count,
+      maxLive: this.#live.limit,
+      database: { up: this.database.up, connections: this.#monitor?.connections ?? 0, budget: this.#budget.budget, serverMaxConnections: this.#budget.server },
+      residentBytes: resident,
+    };
   }
 
   /** The database as the primary sees it. */

@@ -1,0 +1,30 @@
+// How many database connections tenantd's workers may hold together: the
+// configured database.maxConnections, or a safe share of what the server allows
+// (max_connections less the superuser reserve, less room for the primary, the
+// commands and a second node, times 0.8).
+import pg from 'pg';
+
+/** Connections kept out of the budget for the primary, commands and monitoring. */
+const reserved = 10;
+/** The share of the rest that workers may hold by default. */
+const share = 0.8;
+
+export interface ConnectionBudget {
+  /** The server's max_connections. */
+  server: number;
+  /** Connections all workers may hold at once. */
+  budget: number;
+}
+
+export async function readConnectionBudget(adminUrl: string, configured: number | undefined): Promise<ConnectionBudget> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const rows = (await client.query("select current_setting('max_connections')::int as max, current_setting('superuser_reserved_connections')::int as su")).rows[0] as { max: number; su: number };
+    const fallback = Math.max(1, Math.floor((rows.max - rows.su - reserved) * share));
+    return { server: rows.max, budget: configured ?? fallback };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
