@@ -27,13 +27,20 @@ export const migrateCommand: Command = {
     const tty = process.stderr.isTTY;
     const total = sites.length + 1;
     let done = 0;
+    let failures = 0;
+    const began = Date.now();
+    // On a terminal, one line rewritten in place; otherwise the summary below is the record.
     const progress = (r: SiteResult) => {
       done += 1;
-      if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${total} schemas, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
+      if (!r.ok) failures += 1;
+      const rate = done / Math.max(0.001, (Date.now() - began) / 1000);
+      if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${total} schemas, ${failures} failed, ${rate.toFixed(0)}/s, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
     };
     return withDatabase(config, async (database, provisioner) => {
       const result = await provisionSites({
         adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress,
+        // Named tenants are checked in their schemas, whatever the registry recorded.
+        force: only.length > 0,
       });
       if (only.length === 0) await provisioner.syncRegistry(config.tenants.map((x) => x.schema));
       if (tty) process.stderr.write('\r\x1b[K');

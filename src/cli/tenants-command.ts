@@ -1,5 +1,6 @@
 // tenantd tenants list | drop: the registry beside the config.
 import { pendingMigrations } from '../db/migration-runner.ts';
+import { migrationNames } from '../db/applied-migrations.ts';
 import { errors } from '../errors.ts';
 import { withDatabase } from './with-database.ts';
 import type { Command } from './command.ts';
@@ -30,8 +31,16 @@ export const tenantsListCommand: Command = {
       for (const r of registry.values()) {
         if (!config.tenants.some((t) => t.schema === r.schema)) rows.push({ schema: r.schema, name: r.name, hosts: r.hosts, status: 'removed', pendingMigrations: null });
       }
+      // Pending: the folder's migrations the registry has not recorded as applied
+      // (one query for every tenant); a registry from before that record asks each schema.
+      const expected = migrationNames(config.migrations.tenant);
       for (const row of rows) {
-        if (!registry.has(row.schema)) continue;
+        const recorded = registry.get(row.schema);
+        if (!recorded) continue;
+        if (recorded.migrations) {
+          row.pendingMigrations = expected.filter((name) => !recorded.migrations!.includes(name));
+          continue;
+        }
         row.pendingMigrations = await pendingMigrations({
           adminUrl: database.adminUrl, schema: row.schema, role: provisioner.roleOf(row.schema), folder: config.migrations.tenant,
           context: { schema: row.schema, sharedReaderRole: provisioner.sharedReaderRole },

@@ -4,6 +4,7 @@
 //
 // DDL runs on one admin connection, one tenant after another: concurrent GRANTs
 // on the same shared table fail with "tuple concurrently updated".
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config, TenantSpec } from '../config/config.ts';
 import { errors } from '../errors.ts';
@@ -28,6 +29,10 @@ export interface RegistryRow {
   role: string;
   inConfig: boolean;
   removedAt: Date | null;
+  /** Fingerprint of what provision() last set (see provisionSites). */
+  provisioned: string | null;
+  /** Tenant migrations applied, as last recorded. */
+  migrations: string[] | null;
 }
 
 export class Provisioner {
@@ -120,6 +125,9 @@ export class Provisioner {
         updated_at timestamptz not null default now(),
         removed_at timestamptz
       )`);
+      // What was last provisioned and migrated, so that a run with nothing to do
+      // opens no connection per tenant (a thousand tenants: one query).
+      await c.query(`alter table public.${registryTable} add column if not exists provisioned text, add column if not exists migrations text[]`);
       await c.query(`revoke all on public.${registryTable} from public`);
       await this.#ensureRole(c, this.sharedReaderRole, 'nologin', '_shared');
     });
@@ -178,6 +186,40 @@ export class Provisioner {
     }
   }
 
+  /**
+   * What provision(spec, verifier) sets, as a fingerprint: `<settings hash>:<password hash>`.
+   * Without a verifier (migrate), the password part is `*`: it matches any.
+   */
+  fingerprint(spec: TenantSpec, sharedTables: readonly string[], verifier?: string): string {
+    const o = this.#options;
+    const settings = JSON.stringify([this.database, spec.schema, this.roleOf(spec.schema), spec.name, spec.hosts, spec.settings, o.connectionLimit, o.statementTimeout, sharedTables]);
+    const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+    return `${hash(settings)}:${verifier === undefined ? '*' : hash(verifier)}`;
+  }
+
+  /** Records what provisioning set for `schema` (its fingerprint). */
+  recordProvisioned(schema: string, fingerprint: string): Promise<void> {
+    return this.#exclusive(async (c) => {
+      await c.query(`update public.${registryTable} set provisioned = $2 where schema = $1`, [schema, fingerprint]);
+    });
+  }
+
+  /** Records the tenant migrations applied in `schema`. */
+  recordMigrations(schema: string, names: readonly string[]): Promise<void> {
+    return this.#exclusive(async (c) => {
+      await c.query(`update public.${registryTable} set migrations = $2 where schema = $1`, [schema, names]);
+    });
+  }
+
+  /** The public tables tenants may read (granted to the shared-reader role). */
+  sharedTables(): Promise<string[]> {
+    return this.#exclusive(async (c) => {
+      const tables = await c.query(`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p') and has_table_privilege($1, c.oid, 'select') order by 1`, [this.sharedReaderRole]);
+      return tables.rows.map((r) => r.relname as string);
+    });
+  }
+
   /** Marks every registered tenant not in `schemas` as removed; their data stays. */
   syncRegistry(schemas: readonly string[]): Promise<void> {
     return this.#exclusive(async (c) => {
@@ -190,9 +232,12 @@ export class Provisioner {
     return this.#exclusive(async (c) => {
       const exists = await c.query('select to_regclass($1) as t', [`public.${registryTable}`]);
       if (!exists.rows[0].t) return [];
-      const result = await c.query(`select schema, name, hosts, role, in_config, removed_at from public.${registryTable} order by schema`);
+      const columns = await c.query('select 1 from information_schema.columns where table_schema = $1 and table_name = $2 and column_name = $3', ['public', registryTable, 'migrations']);
+      const extra = columns.rowCount ? ', provisioned, migrations' : '';
+      const result = await c.query(`select schema, name, hosts, role, in_config, removed_at${extra} from public.${registryTable} order by schema`);
       return result.rows.map((row) => ({
         schema: row.schema, name: row.name, hosts: row.hosts, role: row.role, inConfig: row.in_config, removedAt: row.removed_at,
+        provisioned: row.provisioned ?? null, migrations: row.migrations ?? null,
       }));
     });
   }
