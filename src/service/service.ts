@@ -230,6 +230,11 @@ export class Service {
     this.#budget = await readConnectionBudget(this.#database.adminUrl, config.database.maxConnections);
     this.#live.limit = this.#liveLimit(config);
     log.info({ serverMaxConnections: this.#budget.server, budget: this.#budget.budget, maxLive: this.#live.limit }, 'connection budget');
+    const alwaysOn = sitesOf(config).reduce((n, site) => n + site.min, 0);
+    if (alwaysOn > this.#live.limit) {
+      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget: this.#budget.budget },
+        'more always-on workers (workers.min) than the live cap: they all run, but their pools may exceed the connection budget; lower database.poolSize or raise the server\'s max_connections');
+    }
 
     // Workers run plain JavaScript: the runtime and the app are compiled here, once.
     await prepareWorkerRuntime();

@@ -11,6 +11,8 @@ export interface LiveSlot {
   readonly lastActive: number;
   /** Ready, serving nothing, and beyond its tenant's min. */
   readonly evictable: boolean;
+  /** One of its tenant's min workers: always given a place (the operator asked for it), even past the cap. */
+  readonly required: boolean;
   /** Stops it; its exit gives its place back (release). */
   evict(): void;
 }
@@ -37,6 +39,11 @@ export class LiveWorkers {
 
   /** Calls `go` once `slot` holds a place: at once when there is room. */
   reserve(slot: LiveSlot, go: () => void): void {
+    if (slot.required) {
+      this.#live.add(slot);
+      go();
+      return;
+    }
     this.#waiting.push({ slot, go });
     this.#pump();
   }

@@ -29,7 +29,7 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
     this.setMaxListeners(0);
     this.site = options.site;
     this.#options = { ...options, starts: options.starts ?? new StartGate(Infinity), live: options.live ?? new LiveWorkers(Infinity) };
-    for (let i = 0; i < this.site.min; i++) this.#grow();
+    for (let i = 0; i < this.site.min; i++) this.#grow(true);
     this.changed();
   }
 
@@ -37,9 +37,9 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
     return this.#state;
   }
 
-  /** Starts one more worker. */
-  #grow(): void {
-    const slot = new WorkerSlot(this, this.#options);
+  /** Starts one more worker; `required`: one of the tenant's min. */
+  #grow(required = false): void {
+    const slot = new WorkerSlot(this, this.#options, required);
     this.#slots.push(slot);
     slot.spawn();
   }
@@ -93,6 +93,8 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
    * flight until done(port)); waits up to `timeout` ms for one that is starting,
    * starting one when there is none; undefined at once when none can come
    * (failed, or the database unavailable: the caller answers 503 with Retry-After).
+   * As with startTimeout, the wait counts from the worker's own start: time its
+   * start spends queued behind others (startConcurrency, maxLive) does not.
    */
   next(timeout: number): Promise<number | undefined> | number | undefined {
     const port = this.#pick();
@@ -113,7 +115,14 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
         this.off('state', onState);
         resolve(this.#pick());
       };
-      const timer = setTimeout(finish, timeout);
+      const arm = (ms: number): NodeJS.Timeout => setTimeout(() => {
+        const starting = this.#slots.filter((s) => s.state === 'starting');
+        if (starting.some((s) => s.queued)) return void (timer = arm(timeout));
+        const left = Math.max(0, ...starting.map((s) => s.startedAt)) + timeout - Date.now();
+        if (left > 0) timer = arm(left);
+        else finish();
+      }, ms);
+      let timer = arm(timeout);
       this.on('ready', finish);
       this.on('state', onState);
     });

@@ -42,9 +42,21 @@ export class WorkerSlot implements LiveSlot {
   readonly #group: SlotOwner;
   readonly #options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions;
 
-  constructor(group: SlotOwner, options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions) {
+  /** One of the tenant's min workers (see LiveSlot.required). */
+  readonly required: boolean;
+
+  constructor(group: SlotOwner, options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions, required: boolean) {
     this.#group = group;
     this.#options = options;
+    this.required = required;
+  }
+
+  /** ms timestamp when its current start began (forked). */
+  startedAt = 0;
+
+  /** Waiting for a place under maxLive or a turn at the start gate: its own start has not begun. */
+  get queued(): boolean {
+    return this.state === 'starting' && this.#handle === undefined;
   }
 
   get owner(): object {
@@ -87,6 +99,7 @@ export class WorkerSlot implements LiveSlot {
     }
     const handle = fork();
     this.#handle = handle;
+    this.startedAt = Date.now();
     this.pid = handle.process.pid ?? null;
     let failure: string | undefined;
     this.#exited = new Promise((resolve) => {

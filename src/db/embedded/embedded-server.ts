@@ -145,7 +145,8 @@ export class EmbeddedServer {
     const child = spawn(bins.postgres, [
       '-D', pgdata, '-p', String(this.port),
       '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=300',
+      // Many tenants, each with a pool of its own: room for them (README: connection budget).
+      '-c', 'max_connections=1000',
     ], { detached: true, stdio: ['ignore', logFd, logFd], ...runAs });
     closeSync(logFd);
     child.unref();
