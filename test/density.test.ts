@@ -86,9 +86,9 @@ test('live workers are capped by the database connection budget at poolSize each
 });
 
 test('cold requests queued behind other starts wait their turn: queueTimeout counts from their worker\'s own start', { timeout: 60_000 }, async (t) => {
-  const tenants = ['a', 'b', 'c', 'd'].map((x) => `  - schema: ${x}\n    hosts: [${x}.test]\n    settings: { startDelayMs: 600 }\n`).join('');
-  const s = await startService(t, `app: ${probeApp}\nworkers:\n  min: 0\n  startConcurrency: 1\nrouter:\n  queueTimeout: 1s\ntenants:\n${tenants}`);
-  // Four starts of 600 ms in one lane: the last request waits about 2.4 s, over its 1 s queueTimeout.
-  const replies = await Promise.all(['a', 'b', 'c', 'd'].map((x) => s.get(`${x}.test`, '/whoami')));
-  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
+  const tenants = ['a', 'b', 'c'].map((x) => `  - schema: ${x}\n    hosts: [${x}.test]\n    settings: { startDelayMs: 2000 }\n`).join('');
+  const s = await startService(t, `app: ${probeApp}\nworkers:\n  min: 0\n  startConcurrency: 1\nrouter:\n  queueTimeout: 4s\ntenants:\n${tenants}`);
+  // Three starts of 2 s in one lane: the last request waits over 6 s, beyond its 4 s queueTimeout.
+  const replies = await Promise.all(['a', 'b', 'c'].map((x) => s.get(`${x}.test`, '/whoami')));
+  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
 });

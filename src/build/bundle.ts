@@ -9,11 +9,42 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build, type Message } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Message, type Plugin } from 'esbuild';
 import { errors } from '../errors.ts';
+import { projectRoot } from '../project-root.ts';
 
 /** Where bundles are written: one private folder per OS user. */
 export const bundleDir = path.join(os.tmpdir(), `tenantd-bundles-${os.userInfo().uid}`);
+
+/** Node imports `file:` URLs; esbuild resolves paths: hand it the path. */
+const fileUrls: Plugin = {
+  name: 'file-urls',
+  setup: (b) => b.onResolve({ filter: /^file:\/\// }, (args) => ({ path: fileURLToPath(args.path) })),
+};
+
+/**
+ * In one bundle every module would share the bundle's import.meta.url; an
+ * application or migration that finds a file beside itself
+ * (`new URL('../x', import.meta.url)`) must still find it: each source file
+ * outside node_modules keeps its own URL, dirname and filename.
+ */
+const ownUrls: Plugin = {
+  name: 'own-urls',
+  setup: (b) => b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
+    if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+    const text = await readFile(args.path, 'utf8');
+    if (!text.includes('import.meta.')) return undefined;
+    return {
+      contents: text
+        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
+        .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)))
+        .replaceAll('import.meta.filename', JSON.stringify(args.path)),
+      loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js',
+    };
+  }),
+};
 
 /** esbuild's messages on one line: `/absolute/file:line:column: text; …`. */
 function describe(messages: Message[]): string {
@@ -37,6 +68,9 @@ export async function bundle(entry: string, name: string): Promise<string> {
       logLevel: 'silent',
       // pg loads its optional native binding only when asked; ws its optional speedups.
       external: ['pg-native', 'bufferutil', 'utf-8-validate'],
+      // The bundle runs from bundleDir: it is told where the checkout is.
+      define: { __TENANTD_ROOT__: JSON.stringify(projectRoot) },
+      plugins: [fileUrls, ownUrls],
       // CommonJS packages inside an ES module bundle still call require().
       banner: { js: "import { createRequire as __tenantdRequire } from 'node:module'; const require = __tenantdRequire(import.meta.url);" },
     });

@@ -1,6 +1,9 @@
 // loadConfig in a worker thread, for reloads: a large or hostile file costs
 // the thread its time and memory, never the router's event loop.
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { bundle } from '../build/bundle.ts';
+import { projectRoot } from '../project-root.ts';
 import type { Config } from './config.ts';
 import { deepFreeze } from './deep-freeze.ts';
 import { errors, TenantdError } from '../errors.ts';
@@ -10,9 +13,13 @@ const threadHeapMb = 256;
 
 type Reply = { ok: true; config: Config } | { ok: false; code?: string; message: string };
 
-export function loadConfigOffThread(file: string, env: NodeJS.ProcessEnv): Promise<Config> {
+const threadMain = path.join(projectRoot, 'src', 'config', 'config-thread.ts');
+
+export async function loadConfigOffThread(file: string, env: NodeJS.ProcessEnv): Promise<Config> {
+  // Compiled like the workers: a thread does not inherit a loader.
+  const thread = await bundle(threadMain, 'config-thread');
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./config-thread.mjs', import.meta.url), {
+    const worker = new Worker(thread, {
       workerData: { file, env: { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN } },
       resourceLimits: { maxOldGenerationSizeMb: threadHeapMb },
       stdout: false,

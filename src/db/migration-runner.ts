@@ -2,7 +2,8 @@
 // table lives in that schema, tenant migrations run as the tenant role (so the
 // tenant owns what they create), and the lock is per schema so that many
 // tenants migrate in parallel (kysely's own lock is one for the whole database).
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { bundle } from '../build/bundle.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
@@ -44,18 +45,32 @@ export interface SchemaMigrationOptions {
 type MigrationModule = { up: (db: Kysely<any>, ctx: MigrationContext) => Promise<void>; down?: (db: Kysely<any>, ctx: MigrationContext) => Promise<void> };
 const loaded = new Map<string, Promise<[string, MigrationModule][]>>();
 
-/** The migration files of a folder, sorted by name; a missing folder has none. */
+/** A migration module: TypeScript compiled first (no loader needed), JavaScript as it is. */
+async function importMigration(file: string): Promise<MigrationModule> {
+  const runnable = /\.m?ts$/.test(file) ? await bundle(file, 'migration') : file;
+  return await import(pathToFileURL(runnable).href) as MigrationModule;
+}
+
+/**
+ * The migration files of a folder, sorted by name; a missing folder has none.
+ * Loaded once per state of the folder (names, sizes, times): a file added or
+ * changed before a reload is seen, a thousand tenants share one load.
+ */
 function loadFolder(folder: string): Promise<[string, MigrationModule][]> {
-  let modules = loaded.get(folder);
+  let names: string[] = [];
+  try {
+    names = migrationFiles(readdirSync(folder));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = JSON.stringify([folder, names.map((n) => {
+    const stat = statSync(path.join(folder, n));
+    return [n, stat.size, stat.mtimeMs];
+  })]);
+  let modules = loaded.get(key);
   if (!modules) {
-    let names: string[] = [];
-    try {
-      names = migrationFiles(readdirSync(folder));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    modules = Promise.all(names.map(async (n) => [migrationName(n), await import(pathToFileURL(path.join(folder, n)).href) as MigrationModule] as [string, MigrationModule]));
-    loaded.set(folder, modules);
+    modules = Promise.all(names.map(async (n) => [migrationName(n), await importMigration(path.join(folder, n))] as [string, MigrationModule]));
+    loaded.set(key, modules);
   }
   return modules;
 }

@@ -1,11 +1,12 @@
 // The real ForkWorker: node:cluster children running the worker runtime as one
 // bundled plain-JavaScript file (src/build/bundle.ts): no loader in the worker.
 import cluster from 'node:cluster';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { projectRoot } from '../project-root.ts';
 import { bundle } from '../build/bundle.ts';
 import type { ForkWorker, WorkerHandle } from './worker-group.ts';
 
-const workerMain = fileURLToPath(new URL('../worker/worker-main.ts', import.meta.url));
+const workerMain = path.join(projectRoot, 'src', 'worker', 'worker-main.ts');
 let runtime: string | undefined;
 
 /**
