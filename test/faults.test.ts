@@ -54,6 +54,19 @@ test('a database outage answers 503 with Retry-After, never crashes a worker or 
   assert.deepEqual(workers().map((w) => w.pid), before.map((w) => w.pid), 'no worker died of the closed connections');
 });
 
+test('a connection closed while a request holds it fails that request and crashes nothing', async (t) => {
+  const s = await startService(t, twoProbeTenants);
+  const pid = s.service.status().find((site) => site.schema === 'acme')!.workers[0]!.pid;
+  // The request's own backend is terminated while it holds the connection between statements.
+  const reply = await s.send('acme.test', 'POST', '/sql', { sql: ['select pg_terminate_backend(pg_backend_pid())', 'select 1 as ok'] });
+  assert.equal(reply.status, 200);
+  // Both statements meet the typed error: the first is cut off (57P01), the second finds the connection gone.
+  assert.deepEqual((reply.json() as { code?: string }[]).map((r) => r.code), ['TENANTD_DATABASE_UNAVAILABLE', 'TENANTD_DATABASE_UNAVAILABLE']);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await s.send('acme.test', 'POST', '/sql', { sql: ['select 1 as ok'] })).json()[0].rows[0].ok, 1);
+  assert.equal(s.service.status().find((site) => site.schema === 'acme')!.workers[0]!.pid, pid, 'the worker lives on');
+});
+
 test('a worker is not ready before its tenant migrations are applied, and says why', { timeout: 60_000 }, async (t) => {
   const s = await startService(t, `app: ${probeApp}\nmigrations:\n  tenant: tenant-migrations\n${twoProbeTenants.replace(/^app: .*\n/, '')}`, {
     files: { 'tenant-migrations/001_notes.mjs': 'export async function up(db) { await db.schema.createTable("notes").addColumn("id", "integer").execute(); }\n' },

@@ -87,6 +87,11 @@ export class TenantPool {
     // An idle connection closed by the server (restart, pg_terminate_backend):
     // the pool has already dropped it; find out whether the server is gone.
     this.#pool.on('error', () => void this.check());
+    // A connection closed while checked out between two queries emits 'error' on
+    // its client, where pg.Pool listens only while it is idle: without a listener
+    // of our own that ends the process. Its next query fails (DatabaseUnavailable)
+    // and the pool discards it on release.
+    this.#pool.on('connect', (client) => client.on('error', () => void this.check()));
   }
 
   /** For Kysely: a connection, or DatabaseUnavailableError. */

@@ -137,7 +137,8 @@ export class WorkerSlot implements LiveSlot {
         this.reason = undefined;
         this.lastActive = Date.now();
         if (this.#readyAt === 0) this.#readyAt = Date.now();
-        log.info({ workerPid: this.pid, port: message.port }, was === 'unavailable' ? 'worker ready again: database reachable' : 'worker ready');
+        if (was === 'unavailable') log.info({ workerPid: this.pid, port: message.port }, 'worker ready again: database reachable');
+        else log.info({ workerPid: this.pid, port: message.port, startMs: Date.now() - this.startedAt }, 'worker ready');
         this.#group.changed();
       } else if (message.type === 'unavailable') {
         // Alive and retrying by itself: the start timeout no longer applies, and a
