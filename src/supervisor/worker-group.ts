@@ -7,19 +7,17 @@ import type { TenantSpec } from '../config/config.ts';
 import { LiveWorkers } from './live-workers.ts';
 import { StartGate } from './start-gate.ts';
 import { WorkerSlot, type SlotOwner } from './worker-slot.ts';
-import type { GroupState, WorkerGroupOptions, WorkerStatus } from './worker-types.ts';
+import type { BoundOptions, GroupState, WorkerGroupOptions, WorkerStatus } from './worker-types.ts';
 
 export { backoffDelay } from './backoff.ts';
 export { failedAfter, healthyAfter } from './worker-slot.ts';
 export type { ForkWorker, GroupState, WorkerGroupOptions, WorkerHandle, WorkerState, WorkerStatus } from './worker-types.ts';
 
-type Options = Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions;
-
 export class WorkerGroup extends EventEmitter implements SlotOwner {
   readonly site: TenantSpec;
   readonly #slots: WorkerSlot[] = [];
   readonly #byPort = new Map<number, WorkerSlot>();
-  readonly #options: Options;
+  readonly #options: BoundOptions;
   #state: GroupState = 'starting';
   /** When a request found no worker and started one: for the cold-start metric. */
   #coldSince = 0;

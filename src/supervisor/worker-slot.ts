@@ -6,7 +6,7 @@ import { isWorkerMessage, type WorkerMessage } from '../worker/worker-messages.t
 import { backoffDelay } from './backoff.ts';
 import type { LiveSlot } from './live-workers.ts';
 import type { Release } from './start-gate.ts';
-import type { WorkerGroupOptions, WorkerHandle, WorkerState } from './worker-types.ts';
+import type { BoundOptions, WorkerHandle, WorkerState } from './worker-types.ts';
 
 /** A worker that stayed up this long is healthy again: its failure count resets. */
 export const healthyAfter = 60_000;
@@ -30,6 +30,8 @@ export class WorkerSlot implements LiveSlot {
   /** Requests in flight (the router says when each is done). */
   inFlight = 0;
   lastActive = Date.now();
+  /** ms timestamp when its current start began (forked). */
+  startedAt = 0;
   port: number | null = null;
   pid: number | null = null;
   restarts = 0;
@@ -40,19 +42,16 @@ export class WorkerSlot implements LiveSlot {
   #timer: NodeJS.Timeout | undefined;
   #exited: Promise<void> = Promise.resolve();
   readonly #group: SlotOwner;
-  readonly #options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions;
+  readonly #options: BoundOptions;
 
   /** One of the tenant's min workers (see LiveSlot.required). */
   readonly required: boolean;
 
-  constructor(group: SlotOwner, options: Required<Pick<WorkerGroupOptions, 'starts' | 'live'>> & WorkerGroupOptions, required: boolean) {
+  constructor(group: SlotOwner, options: BoundOptions, required: boolean) {
     this.#group = group;
     this.#options = options;
     this.required = required;
   }
-
-  /** ms timestamp when its current start began (forked). */
-  startedAt = 0;
 
   /** Waiting for a place under maxLive or a turn at the start gate: its own start has not begun. */
   get queued(): boolean {

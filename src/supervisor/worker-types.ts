@@ -40,6 +40,9 @@ export interface WorkerGroupOptions {
   onColdStart?: (ms: number) => void;
 }
 
+/** A group's options once its gates are set (unbounded ones when the caller gave none). */
+export type BoundOptions = WorkerGroupOptions & Required<Pick<WorkerGroupOptions, 'starts' | 'live'>>;
+
 /** `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts). */
 export type WorkerState = 'starting' | 'ready' | 'unavailable' | 'backoff' | 'failed' | 'stopping' | 'stopped';
 /** `idle`: no worker at all (min 0): the next request starts one. */
