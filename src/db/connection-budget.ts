@@ -9,21 +9,20 @@ const reserved = 10;
 /** The share of the rest that workers may hold by default. */
 const share = 0.8;
 
-export interface ConnectionBudget {
+export interface ServerConnections {
   /** The server's max_connections. */
   server: number;
-  /** Connections all workers may hold at once. */
-  budget: number;
+  /** The workers' default share of it: the budget when database.maxConnections is not set. */
+  share: number;
 }
 
-export async function readConnectionBudget(adminUrl: string, configured: number | undefined): Promise<ConnectionBudget> {
+export async function readServerConnections(adminUrl: string): Promise<ServerConnections> {
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
   client.on('error', () => {});
   await client.connect();
   try {
     const rows = (await client.query("select current_setting('max_connections')::int as max, current_setting('superuser_reserved_connections')::int as su")).rows[0] as { max: number; su: number };
-    const fallback = Math.max(1, Math.floor((rows.max - rows.su - reserved) * share));
-    return { server: rows.max, budget: configured ?? fallback };
+    return { server: rows.max, share: Math.max(1, Math.floor((rows.max - rows.su - reserved) * share)) };
   } finally {
     await client.end().catch(() => {});
   }

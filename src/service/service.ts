@@ -25,7 +25,7 @@ import { bundle } from '../build/bundle.ts';
 import { PortPool } from '../supervisor/port-pool.ts';
 import { StartGate } from '../supervisor/start-gate.ts';
 import { LiveWorkers } from '../supervisor/live-workers.ts';
-import { readConnectionBudget } from '../db/connection-budget.ts';
+import { readServerConnections, type ServerConnections } from '../db/connection-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
 
@@ -146,8 +146,8 @@ export class Service {
   readonly #starts: StartGate;
   /** The cap on live workers (workers.maxLive), across sites. */
   readonly #live: LiveWorkers;
-  /** The server's max_connections and the workers' share, read at start. */
-  #budget = { server: 0, budget: Infinity };
+  /** The server's max_connections and the workers' default share, read at start. */
+  #server: ServerConnections = { server: 0, share: Infinity };
   /** Stops idle workers beyond min (workers.idleTimeout). */
   #reaper: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -227,12 +227,12 @@ export class Service {
     this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
     this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
     this.#monitor.start();
-    this.#budget = await readConnectionBudget(this.#database.adminUrl, config.database.maxConnections);
+    this.#server = await readServerConnections(this.#database.adminUrl);
     this.#live.limit = this.#liveLimit(config);
-    log.info({ serverMaxConnections: this.#budget.server, budget: this.#budget.budget, maxLive: this.#live.limit }, 'connection budget');
+    log.info({ serverMaxConnections: this.#server.server, budget: this.#budget(config), maxLive: this.#live.limit }, 'connection budget');
     const alwaysOn = sitesOf(config).reduce((n, site) => n + site.min, 0);
     if (alwaysOn > this.#live.limit) {
-      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget: this.#budget.budget },
+      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget: this.#budget(config) },
         'more always-on workers (workers.min) than the live cap: they all run, but their pools may exceed the connection budget; lower database.poolSize or raise the server\'s max_connections');
     }
 
@@ -442,7 +442,6 @@ export class Service {
     this.#router?.setRoutes(this.#routes(sites));
     this.#router?.setLimits(limitsOf(next));
     this.#starts.limit = next.workers.startConcurrency;
-    if (next.database.maxConnections !== undefined) this.#budget.budget = next.database.maxConnections;
     this.#live.limit = this.#liveLimit(next);
     this.#sites = sites;
     this.#config = next;
@@ -486,7 +485,12 @@ export class Service {
    * budget holds at poolSize each, so that the pools together stay within it.
    */
   #liveLimit(config: Config): number {
-    return Math.max(1, Math.min(config.workers.maxLive, Math.floor(this.#budget.budget / config.database.poolSize)));
+    return Math.max(1, Math.min(config.workers.maxLive, Math.floor(this.#budget(config) / config.database.poolSize)));
+  }
+
+  /** Connections all workers may hold: database.maxConnections, else the server's share. */
+  #budget(config: Config): number {
+    return config.database.maxConnections ?? this.#server.share;
   }
 
   summary(): ServiceSummary {
@@ -500,7 +504,7 @@ export class Service {
       sites,
       liveWorkers: this.#live.count,
       maxLive: this.#live.limit,
-      database: { up: this.database.up, connections: this.#monitor?.connections ?? 0, budget: this.#budget.budget, serverMaxConnections: this.#budget.server },
+      database: { up: this.database.up, connections: this.#monitor?.connections ?? 0, budget: this.#budget(this.#config), serverMaxConnections: this.#server.server },
       residentBytes: resident,
     };
   }
