@@ -1,8 +1,10 @@
-// npm run bench: throughput of the demo's GET /api/tenant through the router
-// against direct to the worker's port, and of a point query through a pinned pool
-// against a pool that issues SET search_path before each query (the
-// django-tenants way). Each pair runs in the same run, reported as a ratio.
-import { spawn } from 'node:child_process';
+// npm run bench: the demo's GET /api/tenant and GET /api/tasks (one query)
+// direct to a worker's port, through tenantd (hand-off, the default, and with
+// router.handoff: false, the proxy path) and through nginx in front of the same
+// worker, for keep-alive and Connection: close traffic and latency at 4
+// connections; then a point query through a pinned pool against a pool that
+// issues SET search_path before each query (the django-tenants way). Every
+// comparison is a ratio within this one run.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,19 +14,11 @@ import { loadConfig } from '../src/config/load-config.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { Service } from '../src/service/service.ts';
+import { haveWrk, runLoad, type LoadResult } from './load-runner.ts';
+import { haveNginx, startNginx, type Nginx } from './nginx.ts';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const load = path.join(import.meta.dirname, 'load.mjs');
-
-function runLoad(port: number, host: string, urlPath: string): Promise<{ ok: number; failed: number; rps: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [load, String(port), host, urlPath, String(concurrency), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c) => { out += c; });
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
-  });
-}
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const host = 'acme.localhost';
 
 async function queryRate(pool: pg.Pool, before: string | undefined): Promise<number> {
   const deadline = Date.now() + seconds * 1000;
@@ -50,33 +44,82 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-bench-'));
 // Run as root, the embedded server's user must pass through this folder.
 chmodSync(dir, 0o711);
 const server = await EmbeddedServer.start({ dataDir: path.join(dir, 'data') });
-writeFileSync(path.join(dir, 'tenantd.yaml'), `listen: 127.0.0.1:0
+const configFile = path.join(dir, 'tenantd.yaml');
+const writeConfig = (handoff: boolean) => writeFileSync(configFile, `listen: 127.0.0.1:0
+admin: 127.0.0.1:0
 database:
   url: ${server.url}
+router:
+  handoff: ${handoff}
 log:
   level: warn
   access: false
 tenants:
   - schema: acme
-    hosts: [acme.localhost]
+    hosts: [${host}]
 `);
-const service = new Service(loadConfig(path.join(dir, 'tenantd.yaml'), {}), { log: createLogger('warn') });
+writeConfig(true);
+const service = new Service(loadConfig(configFile, {}), { log: createLogger('warn') });
+let nginx: Nginx | undefined;
 try {
   await service.start();
   const worker = service.status()[0]!.workers[0]!;
   const routerPort = service.address.port;
-  console.log(`tenantd bench: ${seconds}s per run, ${concurrency} connections, Node ${process.version}, ${os.cpus().length} cores`);
+  if (haveNginx) nginx = await startNginx(dir, worker.port!);
+  console.log(`tenantd bench: ${seconds}s per run, Node ${process.version}, ${os.cpus().length} cores, load by ${haveWrk ? 'wrk -t1' : 'the built-in generator (install wrk for more headroom: apt-get install wrk)'}`);
+  if (!haveNginx) console.log('nginx is not on the PATH: its row is skipped (apt-get install nginx-light)');
+  // Seed a few tasks for GET /api/tasks.
+  for (let i = 0; i < 5; i++) {
+    await fetch(`http://127.0.0.1:${worker.port}/api/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: `task ${i}` }) });
+  }
 
-  // Warm both paths, then measure direct first and the router second.
-  await runLoad(worker.port!, 'acme.localhost', '/api/tenant');
-  const direct = await runLoad(worker.port!, 'acme.localhost', '/api/tenant');
-  const routed = await runLoad(routerPort, 'acme.localhost', '/api/tenant');
-  console.log('\nGET /api/tenant');
-  console.log(`  direct to the worker   ${direct.rps.toFixed(0).padStart(8)} req/s  (${direct.failed} failed)`);
-  console.log(`  through the router     ${routed.rps.toFixed(0).padStart(8)} req/s  (${routed.failed} failed)`);
-  console.log(`  router / direct        ${(routed.rps / direct.rps).toFixed(2).padStart(8)}×`);
+  type Path = 'direct' | 'tenantd' | 'tenantd, handoff: false' | 'nginx';
+  const ports: [Path, () => Promise<number>][] = [
+    ['direct', async () => worker.port!],
+    ['tenantd', async () => { writeConfig(true); await service.reload(); return routerPort; }],
+    ['tenantd, handoff: false', async () => { writeConfig(false); await service.reload(); return routerPort; }],
+    ...(nginx ? [['nginx', async () => nginx!.port] as [Path, () => Promise<number>]] : []),
+  ];
+  const measures = [
+    { name: 'keep-alive, 50 connections', path: '/api/tenant', connections: 50, close: false },
+    { name: 'Connection: close, 20 connections', path: '/api/tenant', connections: 20, close: true },
+    { name: 'latency, 4 connections', path: '/api/tenant', connections: 4, close: false },
+    { name: 'GET /api/tasks, keep-alive, 50 connections', path: '/api/tasks', connections: 50, close: false },
+  ];
+  // Each path is measured `rounds` times, the paths taking turns, and the median
+  // round kept: a 2-core machine's throughput wanders by a fifth from run to run.
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const runs = new Map<Path, LoadResult[][]>(ports.map(([name]) => [name, measures.map(() => [])]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, port] of ports) {
+      const p = await port();
+      await runLoad({ port: p, host, path: '/api/tenant', connections: 50, seconds: 1 });
+      for (const [i, m] of measures.entries()) runs.get(name)![i]!.push(await runLoad({ port: p, host, path: m.path, connections: m.connections, seconds, close: m.close }));
+    }
+  }
+  if (process.env.BENCH_VERBOSE) for (const [name, cells] of runs) console.log(name, cells.map((list) => list.map((r) => r.rps.toFixed(0)).join('/')).join('  '));
+  const median = (list: LoadResult[], key: 'rps' | 'p50') => [...list].sort((a, b) => a[key] - b[key])[Math.floor(list.length / 2)]!;
+  const results = new Map<Path, LoadResult[]>([...runs].map(([name, cells]) => [name, cells.map((list, i) => median(list, i === 2 ? 'p50' : 'rps'))]));
+  writeConfig(true);
+  await service.reload();
+
+  const num = (n: number) => n.toFixed(0).padStart(8);
+  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '-').padStart(7);
+  const direct = results.get('direct')!;
+  const viaNginx = results.get('nginx');
+  console.log(`\n${'path'.padEnd(24)} ${'keep-alive'.padStart(10)} ${'close'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'/api/tasks'.padStart(10)}   (req/s; latency at 4 connections)`);
+  for (const [name, row] of results) {
+    const [keep, close, latency, tasks] = row as [LoadResult, LoadResult, LoadResult, LoadResult];
+    const failed = row.reduce((n, r) => n + r.failed, 0);
+    console.log(`${name.padEnd(24)} ${num(keep.rps).padStart(10)} ${num(close.rps)} ${num(latency.p50)} ${num(latency.p99)} ${num(tasks.rps).padStart(10)}${failed ? `   (${failed} failed)` : ''}`);
+  }
+  console.log('\nratios');
+  for (const name of ['tenantd', 'tenantd, handoff: false'] as Path[]) {
+    const [keep, close, latency, tasks] = results.get(name)! as [LoadResult, LoadResult, LoadResult, LoadResult];
+    console.log(`  ${name}: keep-alive ${ratio(keep.rps, viaNginx?.[0]?.rps)} nginx, ${ratio(keep.rps, direct[0]!.rps)} direct; close ${ratio(close.rps, viaNginx?.[1]?.rps)} nginx, ${ratio(close.rps, direct[1]!.rps)} direct; /api/tasks ${ratio(tasks.rps, direct[3]!.rps)} direct; p50 added over direct ${(latency.p50 - direct[2]!.p50).toFixed(0)} µs`);
+  }
   const mib = (pid: number) => ((residentBytes(pid) ?? 0) / 2 ** 20).toFixed(0);
-  console.log(`  memory: primary ${mib(process.pid)} MiB, worker ${mib(worker.pid!)} MiB (RSS)`);
+  console.log(`  memory: primary ${mib(process.pid)} MiB, worker ${mib(service.status()[0]!.workers[0]!.pid!)} MiB (RSS)`);
 
   const admin = new pg.Client(server.url);
   await admin.connect();
@@ -96,6 +139,7 @@ try {
   console.log(`  pinned at connect         ${pinnedRate.toFixed(0).padStart(8)} queries/s`);
   console.log(`  pinned / SET              ${(pinnedRate / setRate).toFixed(2).padStart(8)}×`);
 } finally {
+  await nginx?.stop();
   await service.stop();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const only = process.argv.slice(2);
+// Arguments: parts of test file names to run (default all); --flags go to node --test.
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const files = readdirSync(path.join(root, 'test'))
   .filter((name) => name.endsWith('.test.ts'))
   .filter((name) => only.length === 0 || only.some((o) => name.includes(o)))
@@ -33,7 +35,7 @@ const env: NodeJS.ProcessEnv = { ...process.env, TENANTD_TEST_DATABASE_URL: supe
 delete env.TENANTD_DATABASE_URL;
 
 console.log(`# test files: ${files.length} (${files.map((f) => path.basename(f)).join(' ')})`);
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: root, env, stdio: 'inherit' });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files], { cwd: root, env, stdio: 'inherit' });
 const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 await server?.stop();
 if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -65,7 +65,8 @@ test('a tenant whose workers are all busy gets another one, up to max, and reque
   const s = await startService(t, `app: ${probeApp}\nworkers:\n  min: 1\n  max: 2\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n`);
   const busyPid = site(s, 'acme').workers[0]!.pid;
   const slow = s.get('acme.test', '/slow?ms=4000');
-  await eventually(() => (s.service.status()[0]!.workers[0]!.inFlight === 1 ? true : undefined), 5000, 'the slow request in flight');
+  // Busy: a request in flight (proxy path) or a connection held (hand-off).
+  await eventually(() => { const w = s.service.status()[0]!.workers[0]!; return w.inFlight + w.connections === 1 ? true : undefined; }, 5000, 'the slow request in flight');
   // This request finds every worker busy: a second one starts (this one goes to the least busy there is).
   assert.equal((await s.get('acme.test', '/whoami')).status, 200);
   await eventually(() => (site(s, 'acme').workers.filter((w) => w.state === 'ready').length === 2 ? true : undefined), 10_000, 'a second ready worker');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HostTable, normalizeHost } from '../src/router/host-table.ts';
+import { HostTable, normalizeHost } from '../src/http/host-table.ts';
 
 function table(): HostTable<string> {
   const t = new HostTable<string>();

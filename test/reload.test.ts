@@ -86,11 +86,11 @@ test('a tenant added in tenantsDir is served after a reload', async (t) => {
 test('a reload that changes log.level applies it to the router too', async (t) => {
   const lines: { msg: string }[] = [];
   const sink = new Writable({ write(chunk, _e, done) { lines.push(JSON.parse(String(chunk))); done(); } });
-  const s = await startService(t, `app: ${probeApp}\ntenants:\n${tenant('acme')}`, { log: pino({ level: 'info' }, sink) });
+  const s = await startService(t, `app: ${probeApp}\ntenants:\n${tenant('acme')}`, { log: pino({ level: 'info' }, sink), handoff: false, accessLog: true });
   const accessLines = () => lines.filter((l) => l.msg === 'request').length;
   await s.get('acme.test', '/whoami');
   assert.equal(accessLines(), 1);
-  writeFileSync(s.configFile, `${head(s.db.url).replace('app:', 'log:\n  level: warn\napp:')}${tenant('acme')}`);
+  writeFileSync(s.configFile, `${head(s.db.url).replace('app:', 'log:\n  level: warn\nrouter:\n  handoff: false\napp:')}${tenant('acme')}`);
   assert.equal((await s.service.reload()).ok, true);
   await s.get('acme.test', '/whoami');
   assert.equal(accessLines(), 1, 'no access line at level warn');

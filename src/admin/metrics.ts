@@ -2,19 +2,10 @@
 // and per worker its restarts and memory, read from /proc (no IPC, so a slow
 // worker cannot hold up a scrape).
 import { readFileSync } from 'node:fs';
-import type { AccessEntry } from '../router/router.ts';
+import type { AccessEntry } from '../http/access-entry.ts';
+import { addCounts, countRequest, durationBuckets as buckets, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import type { SiteStatus } from '../service/service.ts';
 
-const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-interface TenantSeries {
-  byClass: Map<string, number>;
-  errors: number;
-  /** Cumulative counts per bucket, then +Inf. */
-  histogram: number[];
-  sum: number;
-  count: number;
-}
 
 function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -31,7 +22,7 @@ export function residentBytes(pid: number): number | undefined {
 }
 
 export class Metrics {
-  readonly #tenants = new Map<string, TenantSeries>();
+  readonly #tenants = new Map<string, RequestCounts>();
   #databaseRestarts = 0;
   readonly #retired = { idle: 0, evicted: 0 };
   #coldStarts = 0;
@@ -57,31 +48,32 @@ export class Metrics {
     this.#databaseRestarts += 1;
   }
 
-  /** Router hook: one call per finished request. */
-  observe(entry: AccessEntry): void {
-    const tenant = entry.tenant ?? '';
+  #series(tenant: string): RequestCounts {
     let series = this.#tenants.get(tenant);
     if (!series) {
-      series = { byClass: new Map(), errors: 0, histogram: new Array(buckets.length + 1).fill(0), sum: 0, count: 0 };
+      series = emptyCounts();
       this.#tenants.set(tenant, series);
     }
-    const code = `${Math.floor(entry.status / 100)}xx`;
-    series.byClass.set(code, (series.byClass.get(code) ?? 0) + 1);
-    if (entry.status >= 500) series.errors += 1;
-    const seconds = entry.durationMs / 1000;
-    for (let i = 0; i < buckets.length; i++) if (seconds <= buckets[i]!) series.histogram[i]! += 1;
-    series.histogram[buckets.length]! += 1;
-    series.sum += seconds;
-    series.count += 1;
+    return series;
+  }
+
+  /** Router hook: one call per request the router answered. */
+  observe(entry: AccessEntry): void {
+    countRequest(this.#series(entry.tenant ?? ''), entry.status, entry.durationMs);
+  }
+
+  /** A worker's counts of the requests it served on handed-off connections. */
+  add(tenant: string, counts: RequestCounts): void {
+    addCounts(this.#series(tenant), counts);
   }
 
   render(sites: SiteStatus[], databaseUp: boolean, liveWorkers: number): string {
     const out: string[] = [];
     const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
 
-    help('tenantd_requests_total', 'counter', 'Requests answered by the router, by tenant ("" = no tenant) and status class.');
+    help('tenantd_requests_total', 'counter', 'Requests answered, by the router or by workers on handed-off connections, by tenant ("" = no tenant) and status class.');
     for (const [tenant, s] of this.#tenants) {
-      for (const [code, n] of s.byClass) out.push(`tenantd_requests_total{tenant="${label(tenant)}",code="${code}"} ${n}`);
+      for (const [code, n] of Object.entries(s.byClass)) out.push(`tenantd_requests_total{tenant="${label(tenant)}",code="${code}"} ${n}`);
     }
     help('tenantd_request_errors_total', 'counter', 'Requests answered with a 5xx status, by tenant.');
     for (const [tenant, s] of this.#tenants) out.push(`tenantd_request_errors_total{tenant="${label(tenant)}"} ${s.errors}`);

@@ -168,6 +168,8 @@ export const configSchema = z.object({
     maxConnections: z.number().int().min(1).default(10_000),
     /** Client connections one client address may hold; more are refused. Default 1000; 0 = no limit (behind a proxy that is every client). */
     maxConnectionsPerClient: z.number().int().min(0).default(1000),
+    /** Hand a client connection to its tenant's worker after its first request head, so later requests skip the router. Default true; false proxies every request. */
+    handoff: z.boolean().default(true),
   }).strict().default({}),
   log: z.object({
     /** pino level. Default info. */

@@ -89,6 +89,8 @@ export interface Config {
     readonly maxConnections: number;
     /** 0: no limit. */
     readonly maxConnectionsPerClient: number;
+    /** Hand client connections to workers; false: proxy every request. */
+    readonly handoff: boolean;
   };
   readonly log: {
     readonly level: string;

@@ -1,7 +1,8 @@
 // Client connections by address: a per-client cap, so that one client (a
 // slowloris, say) cannot take the whole service, and a global cap that never
 // starves other clients: when it is full, a newcomer takes the place of the
-// oldest connection of the client that holds the most.
+// oldest connection of the client that holds the most. A connection handed to a
+// worker still counts here until the worker reports it closed.
 import type { Socket } from 'node:net';
 
 export interface ConnectionLimits {
@@ -14,22 +15,37 @@ export interface ConnectionLimits {
 /** Why a connection was not admitted: the status its refusal carries. */
 export type Refusal = 429 | 503;
 
+/** One admitted connection: in this process, or handed to a worker. */
+export interface Ticket {
+  readonly address: string;
+  /** Here: the socket. Handed off: undefined, and `close` asks the worker. */
+  socket: Socket | undefined;
+  close: () => void;
+}
+
 export class ClientConnections {
-  /** Insertion-ordered: the first socket of a set is that client's oldest. */
-  readonly #byClient = new Map<string, Set<Socket>>();
+  /** Insertion-ordered: the first ticket of a set is that client's oldest. */
+  readonly #byClient = new Map<string, Set<Ticket>>();
   #total = 0;
+  #local = 0;
   limits: ConnectionLimits;
 
   constructor(limits: ConnectionLimits) {
     this.limits = limits;
   }
 
+  /** Connections counted, here and handed off. */
   get total(): number {
     return this.#total;
   }
 
-  /** Admits `socket` (and tracks it until it closes), or says why not. */
-  admit(socket: Socket): Refusal | undefined {
+  /** Connections whose socket is in this process. */
+  get local(): number {
+    return this.#local;
+  }
+
+  /** Admits `socket` (and counts it until it closes or its worker reports it closed), or says why not. */
+  admit(socket: Socket): Ticket | Refusal {
     const address = socket.remoteAddress ?? '';
     const own = this.#byClient.get(address);
     const perClient = this.limits.maxConnectionsPerClient;
@@ -40,26 +56,46 @@ export class ClientConnections {
       set = new Set();
       this.#byClient.set(address, set);
     }
-    set.add(socket);
+    const ticket: Ticket = { address, socket, close: () => socket.destroy() };
+    set.add(ticket);
     this.#total += 1;
-    const tracked = set;
+    this.#local += 1;
     socket.once('close', () => {
-      if (!tracked.delete(socket)) return;
-      this.#total -= 1;
-      if (tracked.size === 0 && this.#byClient.get(address) === tracked) this.#byClient.delete(address);
+      if (ticket.socket === socket) this.release(ticket);
     });
-    return undefined;
+    return ticket;
+  }
+
+  /** The connection now lives in a worker: `close` asks it to close there. */
+  handedOff(ticket: Ticket, close: () => void): void {
+    if (ticket.socket === undefined) return;
+    ticket.socket = undefined;
+    ticket.close = close;
+    this.#local -= 1;
+  }
+
+  /** The connection closed (here, or its worker says so). */
+  release(ticket: Ticket): void {
+    const set = this.#byClient.get(ticket.address);
+    if (!set?.delete(ticket)) return;
+    this.#total -= 1;
+    if (ticket.socket !== undefined) this.#local -= 1;
+    if (set.size === 0) this.#byClient.delete(ticket.address);
+  }
+
+  /** Closes every connection whose socket is in this process (shutdown). */
+  closeLocal(): void {
+    for (const set of [...this.#byClient.values()]) for (const ticket of [...set]) ticket.socket?.destroy();
   }
 
   /** Closes the oldest connection of the biggest client, if it holds more than a client with `own` would after admission. */
   #makeRoom(own: number): boolean {
-    let biggest: Set<Socket> | undefined;
+    let biggest: Set<Ticket> | undefined;
     for (const set of this.#byClient.values()) if (!biggest || set.size > biggest.size) biggest = set;
     if (!biggest || biggest.size <= own + 1) return false;
-    const oldest = biggest.values().next().value as Socket;
-    biggest.delete(oldest);
-    this.#total -= 1;
-    oldest.destroy();
+    const oldest = biggest.values().next().value as Ticket;
+    this.release(oldest);
+    oldest.close();
     return true;
   }
 }

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { PassThrough, Transform, type Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
-import { stripHopByHop } from './hop-by-hop.ts';
+import { stripHopByHop } from '../http/hop-by-hop.ts';
 
 export type ForwardFailure = 'refused' | 'timeout' | 'too-large';
 

@@ -1,21 +1,42 @@
-// The public listener: maps Host to a tenant's workers and forwards. The request
-// path is an ordered list of small passes; the first that answers ends it.
-import { randomUUID } from 'node:crypto';
+// The public listener: maps Host to a tenant's workers. A connection whose first
+// request is plain gets handed, socket and all, to one of its tenant's workers
+// (worker/handed-off.ts), which serves every later request on it with no second
+// hop. Anything else takes the proxy path: Node's parser, then an ordered list of
+// small passes, the first that answers ends it, and a forwarder to the worker.
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Socket } from 'node:net';
-import { ClientConnections } from './client-connections.ts';
+import { pathOf, type AccessEntry } from '../http/access-entry.ts';
+import { rerouteHeader, type RerouteTarget } from '../http/client-limits.ts';
+import { CountedResponse } from '../http/counted-response.ts';
+import { normalizeHost, type HostTable } from '../http/host-table.ts';
+import { ClientConnections, type Ticket } from './client-connections.ts';
+import { scanFirstHead, type FirstHead } from './first-head.ts';
 import type { Forwarder } from './forwarder.ts';
-import { normalizeHost, type HostTable } from './host-table.ts';
+
+export type { AccessEntry } from '../http/access-entry.ts';
 
 /** What the router needs of a tenant's workers. */
 export interface Upstream {
   readonly site: { readonly schema: string };
-  /** A ready worker's port; waits up to `timeout` ms; undefined when none is ready. */
+  /**
+   * A ready worker's port, counted as busy until done(port) or handOff(); waits
+   * up to `timeout` ms for one that is starting; undefined when none is ready.
+   * Synchronous when a worker is ready (the common case: no promise, no tick).
+   */
   next(timeout: number): Promise<number | undefined> | number | undefined;
   /** The request (or WebSocket) given `port` by next() is over. */
   done(port: number): void;
+  /**
+   * Gives the client connection `id` (its socket and the bytes already read) to
+   * the worker on `port`, which next() gave; ends that count of next(). False,
+   * with the socket untouched, when that worker is gone.
+   */
+  handOff(port: number, id: number, socket: Socket, bytes: Buffer): boolean;
+  /** Asks the worker holding handed-off connection `id` to close it. */
+  closeConnection(id: number): void;
 }
 
 /** What a reload may change. */
@@ -36,6 +57,8 @@ export interface RouterLimits {
   maxConnections: number;
   /** Client connections one address may hold; 0 = no limit. */
   maxConnectionsPerClient: number;
+  /** Hand keep-alive connections to workers; false: proxy every request. */
+  handoff: boolean;
   /** Write an access-log line per request. */
   accessLog: boolean;
 }
@@ -45,27 +68,25 @@ export interface RouterOptions extends RouterLimits {
   maxHeaderSize: number;
   forwarder: Forwarder;
   log: Logger;
-  /** Called once per finished request (metrics). */
+  /** Called once per request the router answers (metrics). */
   onResponse?: (entry: AccessEntry) => void;
 }
 
-export interface AccessEntry {
-  tenant: string | null;
-  method: string;
-  path: string;
-  status: number;
-  bytes: number;
-  durationMs: number;
-  requestId: string;
-}
+/**
+ * A one-request connection (`Connection: close` on its first request) is handed
+ * off too: measured with `npm run bench`, passing the socket to the worker
+ * costs less than proxying its one request.
+ */
+const handOffLastRequest = true;
 
 interface Exchange {
   req: http.IncomingMessage;
-  res: http.ServerResponse;
+  res: CountedResponse;
   requestId: string;
   started: bigint;
-  sent: { bytes: number };
   tenant: string | null;
+  /** Sent by a worker through the reroute listener: its X-Forwarded-* are tenantd's own. */
+  rerouted: boolean;
   upstream?: Upstream;
   /** The worker's port, once next() gave one: done(port) when the exchange ends. */
   port?: number;
@@ -83,7 +104,7 @@ function addForwardedHeaders(req: http.IncomingMessage): void {
 }
 
 /** An empty response that closes its connection, for a socket no ServerResponse owns. */
-function rawRefusal(status: number, extra = ''): string {
+export function rawRefusal(status: number, extra = ''): string {
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`;
 }
 
@@ -93,7 +114,7 @@ function refuseSocket(socket: Duplex, status: number): void {
 }
 
 /** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */
-function hostLines(rawHeaders: readonly string[]): number {
+export function hostLines(rawHeaders: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -102,35 +123,52 @@ function hostLines(rawHeaders: readonly string[]): number {
   return count;
 }
 
-const absoluteForm = /^http:\/\/([^/?#]*)([^#]*)$/i;
-
-/** Counts the body bytes written to `res`. */
-function countBytes(res: http.ServerResponse): { bytes: number } {
-  const counter = { bytes: 0 };
-  const { write, end } = res;
-  const add = (chunk: unknown) => {
-    if (typeof chunk === 'string') counter.bytes += Buffer.byteLength(chunk);
-    else if (chunk instanceof Uint8Array) counter.bytes += chunk.length;
-  };
-  res.write = function (this: http.ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    add(chunk);
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as typeof res.write;
-  res.end = function (this: http.ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-    if (typeof chunk !== 'function') add(chunk);
-    return (end as (...a: unknown[]) => http.ServerResponse).call(this, chunk, ...rest);
-  } as typeof res.end;
-  return counter;
+/**
+ * Stops reading a socket at once. pause() alone lets Node read on until its
+ * buffer fills; bytes read here after the head would be lost to a worker the
+ * socket is handed to.
+ */
+function stopReading(socket: Socket): void {
+  socket.pause();
+  const handle = (socket as unknown as { _handle?: { reading: boolean; readStop(): number } })._handle;
+  if (handle?.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
 }
 
+/**
+ * Unties a socket from its net.Server before it is sent to a worker. Otherwise
+ * Node tracks every sent socket per worker for the server's life (a leak as
+ * workers come and go) and makes server.close() wait for the workers' sockets.
+ */
+function detachFromServer(socket: Socket): void {
+  const own = socket as unknown as { server: { _connections: number } | null; _server: unknown };
+  if (own.server) own.server._connections -= 1;
+  own.server = null;
+  own._server = null;
+}
+
+const absoluteForm = /^http:\/\/([^/?#]*)([^#]*)$/i;
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 
 export class Router {
+  /** The public listener. */
+  readonly listener: net.Server;
+  /** Node's HTTP server for the proxy path; fed connections by the listener, never listening itself. */
   readonly server: http.Server;
+  /** Loopback listener for requests a worker was given but are not its tenant's. */
+  readonly #reroute: http.Server;
+  readonly #token = randomBytes(18).toString('base64url');
   #routes: HostTable<Upstream>;
   #options: RouterOptions;
   readonly #passes: Pass[];
   readonly #clients: ClientConnections;
+  /** Handed-off connections by id, until their worker reports them closed. */
+  readonly #remote = new Map<number, Ticket>();
+  #lastId = 0;
+  /** Sockets whose hand-off already waited queueTimeout for a worker: the proxy path does not wait again. */
+  readonly #waited = new WeakSet<Socket>();
   /** Until open(), requests get 503: the router listens before the sites are provisioned. */
   #open = false;
 
@@ -147,22 +185,21 @@ export class Router {
       // 4. Wait (bounded) for a ready worker, then forward.
       (x) => this.#forward(x),
     ];
-    this.server = http.createServer({
+    const serverOptions: http.ServerOptions = {
       maxHeaderSize: options.maxHeaderSize,
+      ServerResponse: CountedResponse as typeof http.ServerResponse,
       // How often Node checks headersTimeout/requestTimeout (default 30 s, too
       // coarse to cut off a client that trickles its headers).
       connectionsCheckingInterval: Math.max(100, Math.min(1000, options.headersTimeout / 2)),
-    }, (req, res) => void this.#handle(req, res));
+    };
+    this.server = http.createServer(serverOptions, (req, res) => void this.#handle(req, res as CountedResponse, false));
+    // Node starts tracking a server's connections (headersTimeout, requestTimeout,
+    // closeIdleConnections) on 'listening'; this one is fed by the listener.
+    this.server.emit('listening');
+    this.#reroute = http.createServer(serverOptions, (req, res) => void this.#handle(req, res as CountedResponse, true));
+    this.#reroute.keepAliveTimeout = 10 * 60_000;
     this.#clients = new ClientConnections(options);
-    // Before http's own listener: a refused connection never reaches the parser.
-    this.server.prependListener('connection', (socket: Socket) => {
-      const refusal = this.#clients.admit(socket);
-      if (refusal === undefined) return;
-      // Written now (a fresh socket's first write goes straight out), then cut.
-      socket.write(rawRefusal(refusal, 'Retry-After: 5\r\n'));
-      socket.destroy();
-      this.#options.onResponse?.({ tenant: null, method: '', path: '', status: refusal, bytes: 0, durationMs: 0, requestId: '' });
-    });
+    this.listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#applyServerLimits();
     this.server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
     // Requests Node's parser refuses never reach a pass, nor a worker: a head over
@@ -172,7 +209,7 @@ export class Router {
       if (!socket.writable) return socket.destroy();
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       refuseSocket(socket, status);
-      this.#options.onResponse?.({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
+      this.#refused(status);
     });
   }
 
@@ -183,6 +220,23 @@ export class Router {
     this.server.keepAliveTimeout = o.keepAliveTimeout;
     // Counted per client by ClientConnections, which makes room rather than refuse.
     this.#clients.limits = { maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient };
+  }
+
+  /** Binds the public address, and the reroute listener on a free loopback port. */
+  async listen(host: string, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', reject);
+        resolve();
+      });
+    });
+    await new Promise<void>((resolve) => this.#reroute.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
+  }
+
+  /** Where workers send requests that are not their tenant's. */
+  get rerouteTarget(): RerouteTarget {
+    return { port: (this.#reroute.address() as net.AddressInfo).port, token: this.#token };
   }
 
   /** Starts routing by the host table (until then every request gets 503). */
@@ -200,12 +254,127 @@ export class Router {
     this.#applyServerLimits();
   }
 
-  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** Handed-off connections their workers closed (or lost by exiting). */
+  connectionsClosed(ids: readonly number[]): void {
+    for (const id of ids) {
+      const ticket = this.#remote.get(id);
+      if (!ticket) continue;
+      this.#remote.delete(id);
+      this.#clients.release(ticket);
+    }
+  }
+
+  /**
+   * Stops accepting, lets the requests in flight here finish, then closes the
+   * connections it holds; cuts what remains after `timeout` ms. Handed-off
+   * connections are their workers' to close.
+   */
+  async close(timeout: number): Promise<void> {
+    this.listener.close();
+    this.#reroute.close();
+    const deadline = Date.now() + timeout;
+    const servers = [this.server, this.#reroute];
+    while (this.#clients.local > 0 || this.#reroute.listening) {
+      for (const server of servers) server.closeIdleConnections();
+      if (Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const server of servers) server.closeAllConnections();
+    this.#clients.closeLocal();
+  }
+
+  #refused(status: number): void {
+    this.#options.onResponse?.({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
+  }
+
+  /** A new client connection: admitted or refused, then its first head read, or straight to the proxy path. */
+  #accept(socket: Socket): void {
+    const ticket = this.#clients.admit(socket);
+    if (typeof ticket === 'number') {
+      // A refused socket never reaches a parser. Written now (a fresh socket's
+      // first write goes straight out), then cut.
+      socket.on('error', () => {});
+      socket.write(rawRefusal(ticket, 'Retry-After: 5\r\n'));
+      socket.destroy();
+      return this.#refused(ticket);
+    }
+    if (!this.#options.handoff || !this.#open) return this.#proxy(socket);
+    this.#readFirstHead(socket, ticket);
+  }
+
+  /** The proxy path, for the whole connection; `bytes` were read already. */
+  #proxy(socket: Socket, bytes?: Buffer): void {
+    if (bytes !== undefined && bytes.length > 0) socket.unshift(bytes);
+    this.server.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Reads until the first head is complete (within maxHeaderSize and headersTimeout), then chooses the path. */
+  #readFirstHead(socket: Socket, ticket: Ticket): void {
+    let bytes: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      finish();
+      socket.end(rawRefusal(408));
+      this.#refused(408);
+    }, this.#options.headersTimeout);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', finish);
+    };
+    const onData = (chunk: Buffer) => {
+      bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
+      const scan = scanFirstHead(bytes, this.#options.maxHeaderSize);
+      if (scan.kind === 'incomplete') return;
+      finish();
+      stopReading(socket);
+      if (scan.kind === 'proxy') return this.#proxy(socket, bytes);
+      this.#handOff(socket, ticket, bytes, scan.head).catch((error: unknown) => {
+        this.#options.log.error({ err: error }, 'hand-off failed');
+        socket.destroy();
+      });
+    };
+    // Errors after this point are the proxy path's or the worker's to handle.
+    socket.on('error', () => {});
+    socket.on('data', onData);
+    socket.once('close', finish);
+  }
+
+  /** Gives the connection to a worker of its tenant; whatever the router must answer takes the proxy path. */
+  async #handOff(socket: Socket, ticket: Ticket, bytes: Buffer, head: FirstHead): Promise<void> {
+    const name = normalizeHost(head.host);
+    const upstream = name === undefined ? undefined : this.#routes.lookup(name);
+    // Unknown host (404), body over the limit (413): the proxy path answers.
+    if (!upstream || head.contentLength > this.#options.bodyLimit || (head.close && !handOffLastRequest)) return this.#proxy(socket, bytes);
+    const waited = upstream.next(this.#options.queueTimeout);
+    const port = typeof waited === 'object' ? await waited : waited;
+    if (port === undefined) {
+      // None came within queueTimeout: the proxy path answers 503 without waiting again.
+      this.#waited.add(socket);
+      return this.#proxy(socket, bytes);
+    }
+    if (socket.destroyed) return upstream.done(port);
+    const id = ++this.#lastId;
+    detachFromServer(socket);
+    if (!upstream.handOff(port, id, socket, bytes)) {
+      upstream.done(port);
+      return this.#proxy(socket, bytes);
+    }
+    this.#clients.handedOff(ticket, () => upstream.closeConnection(id));
+    this.#remote.set(id, ticket);
+  }
+
+  async #handle(req: http.IncomingMessage, res: CountedResponse, rerouted: boolean): Promise<void> {
+    const x: Exchange = { req, res, requestId: '', started: process.hrtime.bigint(), tenant: null, rerouted };
+    if (rerouted && !this.#fromWorker(req)) {
+      res.once('close', () => this.#finished(x));
+      return void this.#reply(x, 403, 'forbidden');
+    }
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
     req.headers['x-request-id'] = requestId;
     res.setHeader('x-request-id', requestId);
-    const x: Exchange = { req, res, requestId, started: process.hrtime.bigint(), sent: countBytes(res), tenant: null };
+    x.requestId = requestId;
     res.once('close', () => this.#finished(x));
     try {
       for (const pass of this.#passes) if (await pass(x)) return;
@@ -213,6 +382,14 @@ export class Router {
       this.#options.log.error({ err: error, requestId }, 'router failed');
       this.#reply(x, 500, 'internal error');
     }
+  }
+
+  /** The reroute token, checked in constant time and removed. */
+  #fromWorker(req: http.IncomingMessage): boolean {
+    const token = req.headers[rerouteHeader];
+    delete req.headers[rerouteHeader];
+    if (typeof token !== 'string' || token.length !== this.#token.length) return false;
+    return timingSafeEqual(Buffer.from(token), Buffer.from(this.#token));
   }
 
   #reply(x: Exchange, status: number, message: string, headers: http.OutgoingHttpHeaders = {}): true {
@@ -276,12 +453,16 @@ export class Router {
   }
 
   #forwardedHeaders(x: Exchange): boolean {
-    addForwardedHeaders(x.req);
+    // A rerouted request carries the X-Forwarded-* the worker set from the client's connection.
+    if (!x.rerouted) addForwardedHeaders(x.req);
     return false;
   }
 
   async #forward(x: Exchange): Promise<boolean> {
-    const waited = x.upstream!.next(this.#options.queueTimeout);
+    const socket = x.req.socket;
+    const timeout = this.#waited.has(socket) ? 0 : this.#options.queueTimeout;
+    this.#waited.delete(socket);
+    const waited = x.upstream!.next(timeout);
     const port = typeof waited === 'object' ? await waited : waited;
     if (port !== undefined) x.port = port;
     if (x.res.destroyed) return true;
@@ -318,9 +499,9 @@ export class Router {
     const entry: AccessEntry = {
       tenant: x.tenant,
       method: req.method ?? '',
-      path: (req.url ?? '').split('?')[0]!,
+      path: pathOf(req.url),
       status: res.writableFinished ? res.statusCode : 499,
-      bytes: x.sent.bytes,
+      bytes: res.bodyBytes,
       durationMs: Number(process.hrtime.bigint() - x.started) / 1e6,
       requestId: x.requestId,
     };

@@ -1,7 +1,9 @@
 // The primary process: config → provisioning → supervisor → router. Provisions
 // every site before it routes to it, starts its workers, then its hosts; a reload
 // applies a new config as a difference, through the same steps.
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { ClientLimits } from '../http/client-limits.ts';
 import type { Logger } from 'pino';
 import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
 import type { Config, TenantSpec } from '../config/config.ts';
@@ -17,7 +19,7 @@ import { createAdminApi } from '../admin/admin-api.ts';
 import { Metrics } from '../admin/metrics.ts';
 import type http from 'node:http';
 import { createHttpProxyForwarder, type Forwarder } from '../router/forwarder.ts';
-import { HostTable } from '../router/host-table.ts';
+import { HostTable } from '../http/host-table.ts';
 import { Router, type RouterLimits, type Upstream } from '../router/router.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
 import { clusterFork, prepareWorkerRuntime } from '../supervisor/cluster-fork.ts';
@@ -49,6 +51,10 @@ class UnavailableSite implements Upstream {
     return undefined;
   }
   done(): void {}
+  handOff(): false {
+    return false;
+  }
+  closeConnection(): void {}
 }
 
 type Site = WorkerGroup | UnavailableSite;
@@ -103,7 +109,7 @@ function serves(state: GroupState): boolean {
 /** Env variables that carry admin credentials: never inherited by a worker. */
 const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
 
-function listen(server: http.Server, what: 'router' | 'admin API', host: string, port: number): Promise<void> {
+function listen(server: net.Server, what: 'router' | 'admin API', host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: NodeJS.ErrnoException) => reject(errors.listenFailed(what, `${host}:${port}`, error.code ?? error.message));
     server.once('error', fail);
@@ -117,6 +123,12 @@ function listen(server: http.Server, what: 'router' | 'admin API', host: string,
 function limitsOf(config: Config): RouterLimits {
   const { maxHeaderSize: _fixed, ...limits } = config.router;
   return { ...limits, accessLog: config.log.access };
+}
+
+/** What workers enforce on the connections handed to them. */
+function clientLimitsOf(config: Config, router: Router): ClientLimits {
+  const { bodyLimit, maxHeaderSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout } = config.router;
+  return { bodyLimit, maxHeaderSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout, accessLog: config.log.access, reroute: router.rerouteTarget };
 }
 
 export class Service {
@@ -171,7 +183,7 @@ export class Service {
 
   /** The router's bound address. */
   get address(): AddressInfo {
-    return this.#router!.server.address() as AddressInfo;
+    return this.#router!.listener.address() as AddressInfo;
   }
 
   /** The admin API's bound address. */
@@ -215,7 +227,9 @@ export class Service {
       log: this.#childLog({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),
     });
-    await listen(this.#router.server, 'router', config.listen.host, config.listen.port);
+    await this.#router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
+      throw errors.listenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
+    });
 
     this.#database = await openDatabase(config, {
       onProgress: (m) => log.info(m),
@@ -309,6 +323,10 @@ export class Service {
       live: this.#live,
       onRetire: (why) => this.metrics.workerRetired(why),
       onColdStart: (ms) => this.metrics.coldStart(ms),
+      onReport: (closed, requests) => {
+        this.#router?.connectionsClosed(closed);
+        if (requests) this.metrics.add(spec.schema, requests);
+      },
       startTimeout: config.workers.startTimeout,
       stopTimeout: config.workers.stopTimeout,
       start: {
@@ -324,6 +342,7 @@ export class Service {
         },
         migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
+        limits: clientLimitsOf(config, this.#router!),
       },
     });
   }
@@ -441,6 +460,7 @@ export class Service {
     // Routing moves at once; then what left it drains.
     this.#router?.setRoutes(this.#routes(sites));
     this.#router?.setLimits(limitsOf(next));
+    for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, this.#router!));
     this.#starts.limit = next.workers.startConcurrency;
     this.#live.limit = this.#liveLimit(next);
     this.#sites = sites;
@@ -537,7 +557,7 @@ export class Service {
     await this.#starting?.catch(() => {});
     await this.#reloads;
     clearInterval(this.#reaper);
-    if (this.#router) await closeGracefully(this.#router.server, this.#config.workers.stopTimeout);
+    if (this.#router) await this.#router.close(this.#config.workers.stopTimeout);
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);
     if (this.#admin) await closeGracefully(this.#admin, 0);

@@ -3,6 +3,8 @@
 // `max`), stops those beyond min that stayed idle, and gives the router the
 // port of the least busy ready worker.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { ClientLimits } from '../http/client-limits.ts';
 import type { TenantSpec } from '../config/config.ts';
 import { LiveWorkers } from './live-workers.ts';
 import { StartGate } from './start-gate.ts';
@@ -135,14 +137,40 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
     if (slot.inFlight === 0) this.#options.live.idle();
   }
 
-  /** The least busy ready worker's port; while every one is busy, another starts (up to max). */
+  /** Gives client connection `id` to the worker on `port` (from next(), whose count it ends). */
+  handOff(port: number, id: number, socket: Socket, bytes: Buffer): boolean {
+    const slot = this.#byPort.get(port);
+    if (!slot?.handOff(id, socket, bytes)) return false;
+    this.done(port);
+    return true;
+  }
+
+  closeConnection(id: number): void {
+    for (const slot of this.#slots) slot.closeConnection(id);
+  }
+
+  /** The router's limits changed: every worker, and every worker started from now on, gets them. */
+  setLimits(limits: ClientLimits): void {
+    this.#options.start = { ...this.#options.start, limits };
+    for (const slot of this.#slots) slot.setLimits(limits);
+  }
+
+  /**
+   * The ready worker with the least load (proxied requests in flight plus
+   * handed-off connections open); while every one has some, another starts (up to max).
+   */
   #pick(): number | undefined {
     let best: WorkerSlot | undefined;
+    let least = Infinity;
     for (const slot of this.#slots) {
-      if (slot.state === 'ready' && slot.port !== null && (!best || slot.inFlight < best.inFlight)) best = slot;
+      const load = slot.inFlight + slot.connections.size;
+      if (slot.state === 'ready' && slot.port !== null && load < least) {
+        best = slot;
+        least = load;
+      }
     }
     if (!best) return undefined;
-    if (best.inFlight > 0 && this.#slots.length < this.site.max && !this.#slots.some((s) => s.state === 'starting')) this.#grow();
+    if (least > 0 && this.#slots.length < this.site.max && !this.#slots.some((s) => s.state === 'starting')) this.#grow();
     best.inFlight += 1;
     best.lastActive = Date.now();
     return best.port!;
@@ -176,7 +204,7 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
 
   workers(): WorkerStatus[] {
     return this.#slots.map((s) => ({
-      pid: s.pid, port: s.port, state: s.state, restarts: s.restarts, inFlight: s.inFlight,
+      pid: s.pid, port: s.port, state: s.state, restarts: s.restarts, inFlight: s.inFlight, connections: s.connections.size,
       ...(s.reason === undefined ? {} : { reason: s.reason }),
     }));
   }

@@ -2,6 +2,8 @@
 // under maxLive and its turn at the start gate), hands it its start message,
 // tracks its state and requests in flight, and restarts it with backoff when it
 // exits unasked.
+import type { Socket } from 'node:net';
+import type { ClientLimits } from '../http/client-limits.ts';
 import { isWorkerMessage, type WorkerMessage } from '../worker/worker-messages.ts';
 import { backoffDelay } from './backoff.ts';
 import type { LiveSlot } from './live-workers.ts';
@@ -27,8 +29,10 @@ export interface SlotOwner {
 
 export class WorkerSlot implements LiveSlot {
   state: WorkerState = 'starting';
-  /** Requests in flight (the router says when each is done). */
+  /** Requests in flight on the proxy path (the router says when each is done). */
   inFlight = 0;
+  /** Ids of the client connections handed to the worker and not reported closed. */
+  readonly connections = new Set<number>();
   lastActive = Date.now();
   /** ms timestamp when its current start began (forked). */
   startedAt = 0;
@@ -111,6 +115,7 @@ export class WorkerSlot implements LiveSlot {
         this.#handle = undefined;
         this.port = null;
         this.inFlight = 0;
+        this.#connectionsClosed([...this.connections], null);
         resolve();
         if (this.state === 'stopping' || this.state === 'stopped') {
           this.state = 'stopped';
@@ -150,6 +155,9 @@ export class WorkerSlot implements LiveSlot {
         this.reason = message.reason;
         log.warn({ workerPid: this.pid, reason: message.reason }, 'worker unavailable: its database cannot be reached');
         this.#group.changed();
+      } else if (message.type === 'report') {
+        if (message.requests) this.lastActive = Date.now();
+        this.#connectionsClosed(message.closed, message.requests);
       } else if (message.type === 'failed') {
         failure = message.error;
       }
@@ -158,6 +166,30 @@ export class WorkerSlot implements LiveSlot {
       failure = `not ready within ${startTimeout} ms`;
       handle.kill('SIGKILL');
     }, startTimeout);
+  }
+
+  #connectionsClosed(ids: readonly number[], requests: Parameters<NonNullable<BoundOptions['onReport']>>[1]): void {
+    for (const id of ids) this.connections.delete(id);
+    if (ids.length > 0 || requests) this.#options.onReport?.(ids, requests);
+  }
+
+  /** Gives client connection `id` to the worker; false, with the socket untouched, when there is no worker to take it. */
+  handOff(id: number, socket: Socket, bytes: Buffer): boolean {
+    const handle = this.#handle;
+    if (!handle || this.state !== 'ready') return false;
+    handle.send({ type: 'connection', id, head: bytes.toString('base64') }, socket);
+    this.connections.add(id);
+    this.lastActive = Date.now();
+    return true;
+  }
+
+  closeConnection(id: number): void {
+    if (this.connections.has(id)) this.#handle?.send({ type: 'close-connection', id });
+  }
+
+  /** The router's limits changed: tell the worker (a worker starting later gets them in its start message). */
+  setLimits(limits: ClientLimits): void {
+    if (this.#handle && (this.state === 'ready' || this.state === 'unavailable')) this.#handle.send({ type: 'limits', limits });
   }
 
   #failed(reason: string): void {

@@ -1,6 +1,8 @@
 // The shapes the supervisor shares with its callers: the child-process seam,
 // a group's options, and the states a worker and a group report.
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { RequestCounts } from '../http/request-stats.ts';
 import type { TenantSpec } from '../config/config.ts';
 import type { PrimaryMessage } from '../worker/worker-messages.ts';
 import type { LiveWorkers } from './live-workers.ts';
@@ -10,7 +12,8 @@ import type { StartGate } from './start-gate.ts';
 /** What the supervisor needs of a child process; `cluster.fork()` gives one. */
 export interface WorkerHandle {
   readonly process: { readonly pid?: number | undefined };
-  send(message: PrimaryMessage): unknown;
+  /** `socket`: a client connection handed to the worker with the message. */
+  send(message: PrimaryMessage, socket?: Socket): unknown;
   kill(signal?: string): void;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
@@ -36,6 +39,11 @@ export interface WorkerGroupOptions {
   stopTimeout: number;
   /** Called when a worker beyond min stops: `idle` (idleTimeout) or `evicted` (maxLive). */
   onRetire?: (why: 'idle' | 'evicted') => void;
+  /**
+   * Called with what a worker reports of the connections handed to it: the ids
+   * that closed (all it held, when it exits) and counts of requests served.
+   */
+  onReport?: (closed: readonly number[], requests: RequestCounts | null) => void;
   /** Called when a request found no worker and one was started for it, with ms until it was ready. */
   onColdStart?: (ms: number) => void;
 }
@@ -53,8 +61,10 @@ export interface WorkerStatus {
   port: number | null;
   state: WorkerState;
   restarts: number;
-  /** Requests in flight now. */
+  /** Requests in flight now, on the proxy path. */
   inFlight: number;
+  /** Client connections handed to the worker and open. */
+  connections: number;
   /** Why the worker is unavailable or last exited. */
   reason?: string;
 }

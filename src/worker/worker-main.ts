@@ -5,7 +5,7 @@
 // Afterwards it tells the primary when the database goes away and comes back;
 // a database outage never ends the process.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { migrationNames, missingMigrations } from '../db/applied-migrations.ts';
 import { createTenantDatabase } from '../db/tenant-database.ts';
@@ -13,6 +13,7 @@ import { DatabaseUnavailableError } from '../errors.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
 import { createLogger, redactUrls } from '../log/logger.ts';
 import type { AppFactory } from './app-context.ts';
+import { HandedOff } from './handed-off.ts';
 import type { PrimaryMessage, WorkerMessage } from './worker-messages.ts';
 
 /** Replaced once the server runs: how this worker drains and exits. */
@@ -32,20 +33,33 @@ function unavailable(res: http.ServerResponse, error: DatabaseUnavailableError):
   res.end(body);
 }
 
+/** An error the application let through: a database outage is a 503; anything else ends the worker (it is restarted). */
+function failed(res: http.ServerResponse, error: unknown): void {
+  if (!(error instanceof DatabaseUnavailableError)) throw error;
+  if (!res.headersSent) unavailable(res, error);
+  else res.destroy();
+}
+
 async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promise<void> {
   const { tenant, credentials } = message;
   const log = createLogger(message.logLevel, { tenant: tenant.schema, role: 'worker' });
   const { db, pool } = createTenantDatabase({ credentials });
   const server = http.createServer();
+  let handedOff: HandedOff | undefined;
 
   const stop = async (timeout: number) => {
-    await closeGracefully(server, timeout);
+    await Promise.all([closeGracefully(server, timeout), handedOff?.drain(timeout)]);
     await pool.end().catch(() => {});
     process.exit(0);
   };
   stopWorker = (timeout) => void stop(timeout);
-  process.on('message', (m: PrimaryMessage) => {
+  process.on('message', (m: PrimaryMessage, handle?: Socket) => {
     if (m.type === 'stop') stopWorker(m.timeout);
+    else if (m.type === 'connection' && handle) {
+      if (handedOff) handedOff.accept(m.id, handle, Buffer.from(m.head, 'base64'));
+      else handle.destroy();
+    } else if (m.type === 'close-connection') handedOff?.close(m.id);
+    else if (m.type === 'limits') handedOff?.setLimits(m.limits);
   });
   // An application that lets a database outage escape as an unhandled rejection
   // must not lose every other request of its tenant with the process.
@@ -79,18 +93,24 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
     if (typeof module.default !== 'function') throw new Error(`${message.app} has no default export function`);
     const listener = await (module.default as AppFactory)({ tenant, db, log, server });
     if (typeof listener !== 'function') throw new Error(`the default export of ${message.app} did not return a request listener`);
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const failed = (error: unknown) => {
-        if (!(error instanceof DatabaseUnavailableError)) throw error;
-        if (!res.headersSent) unavailable(res, error);
-        else res.destroy();
-      };
+    const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
         const result = listener(req, res) as unknown;
-        if (result instanceof Promise) result.catch(failed);
+        // A closure only for the rare promise that rejects, not per request.
+        if (result instanceof Promise) result.catch((error: unknown) => failed(res, error));
       } catch (error) {
-        failed(error);
+        failed(res, error);
       }
+    };
+    server.on('request', serve);
+    handedOff = new HandedOff({
+      schema: tenant.schema,
+      hosts: tenant.hosts,
+      listener: serve,
+      appServer: server,
+      limits: message.limits,
+      log,
+      report: (report) => send({ type: 'report', ...report }),
     });
     // The router keeps connections to us alive; closing them first would race
     // with a request it is sending (a 502 for no reason), so we hold them longer.

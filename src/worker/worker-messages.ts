@@ -1,6 +1,8 @@
 // Every message between the primary and a worker: one typed union per direction,
 // imported by both sides.
 import type { TenantCredentials } from '../db/tenant-credentials.ts';
+import type { ClientLimits } from '../http/client-limits.ts';
+import type { RequestCounts } from '../http/request-stats.ts';
 import type { AppTenant } from './app-context.ts';
 
 export type PrimaryMessage =
@@ -16,7 +18,18 @@ export type PrimaryMessage =
     logLevel: string;
     /** The loopback port to listen on; 0: any free port. */
     port: number;
+    /** The router's limits, for connections handed to the worker. */
+    limits: ClientLimits;
   }
+  /**
+   * Sent with a client socket: serve connection `id`. `head` (base64) is what the
+   * router read of it already, to be put back before the worker's parser reads.
+   */
+  | { type: 'connection'; id: number; head: string }
+  /** Close handed-off connection `id` (the router needs the room). */
+  | { type: 'close-connection'; id: number }
+  /** The router's limits changed (reload). */
+  | { type: 'limits'; limits: ClientLimits }
   /** Stop accepting, finish in-flight requests within `timeout` ms, exit. */
   | { type: 'stop'; timeout: number };
 
@@ -31,6 +44,11 @@ export type WorkerMessage =
    * when it can. `port` is null before the worker first listened.
    */
   | { type: 'unavailable'; port: number | null; reason: string }
+  /**
+   * Sent at most every 100 ms while there is news: handed-off connections that
+   * closed, and counts of the requests served on them since the last report.
+   */
+  | { type: 'report'; closed: number[]; requests: RequestCounts | null }
   /** Could not start (module failed to load, database unreachable...). */
   | { type: 'failed'; error: string };
 

@@ -56,14 +56,35 @@ export interface StartOptions {
   fork?: ForkWorker;
   /** More keys under `database:`, indented by two spaces. */
   database?: string;
+  /** router.handoff; default the config's (true). */
+  handoff?: boolean;
+  /** log.access; default false (workers write access lines to the test's output). */
+  accessLog?: boolean;
 }
+
+/** `yaml` with log.access set, inside its log section if it has one. */
+function withAccessLog(yaml: string, access: boolean): string {
+  return /^log:\n/m.test(yaml) ? yaml.replace(/^log:\n/m, `log:\n  access: ${access}\n`) : `log:\n  access: ${access}\n${yaml}`;
+}
+
+/** `yaml` with router.handoff set, inside its router section if it has one. */
+export function withHandoff(yaml: string, handoff: boolean | undefined): string {
+  if (handoff === undefined) return yaml;
+  return /^router:\n/m.test(yaml) ? yaml.replace(/^router:\n/m, `router:\n  handoff: ${handoff}\n`) : `router:\n  handoff: ${handoff}\n${yaml}`;
+}
+
+/** Both router paths: each test that takes a mode runs once per path. */
+export const routerModes = [
+  { handoff: true, label: '' },
+  { handoff: false, label: ' [router.handoff: false]' },
+] as const;
 
 export async function startService(t: TestContext, yaml: string, options: StartOptions = {}): Promise<RunningService> {
   const { files: extraFiles = {}, db } = options;
   const database = db ?? await createTestDatabase();
   const dir = writeFiles(t, {
     ...extraFiles,
-    'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${options.database ?? ''}${yaml}`,
+    'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${options.database ?? ''}${withAccessLog(withHandoff(yaml, options.handoff), options.accessLog ?? false)}`,
   });
   const configFile = path.join(dir, 'tenantd.yaml');
   const config = loadConfig(configFile, {});

@@ -1,0 +1,406 @@
+// The client connections the router handed to this worker. Their requests meet
+// the router's rules here, in tenantd's code around the application: one Host
+// line naming this tenant (a request for another tenant is answered through the
+// router, and its connection closed), the body, head, time and keep-alive
+// limits, X-Forwarded-For/Proto/Host and X-Request-Id as the router sets them,
+// hop-by-hop headers removed both ways, one access-log line per request, and
+// counts the primary adds to /metrics. Draining closes idle connections and
+// ends busy ones after their response.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { pathOf, type AccessEntry } from '../http/access-entry.ts';
+import type { ClientLimits } from '../http/client-limits.ts';
+import { CountedResponse } from '../http/counted-response.ts';
+import { stripHopByHop } from '../http/hop-by-hop.ts';
+import { HostTable, normalizeHost } from '../http/host-table.ts';
+import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
+import { reroute } from './reroute.ts';
+
+/** ms between reports of request counts to the primary (the scrape reads the last). */
+const reportInterval = 100;
+/**
+ * ms a closed connection waits to be reported: the router counts it against
+ * maxConnectionsPerClient until then, so a client that opens one connection per
+ * request must not see its closed ones counted for long.
+ */
+const closeReportDelay = 5;
+/** ms between sweeps for idle connections while draining. */
+const drainSweep = 25;
+/**
+ * ms a connection must have been idle before a draining worker closes it. A
+ * client reusing its connection sends its next request at any moment; closing
+ * under it would lose that request. A connection in use gets its next answer
+ * with Connection: close instead; only one left quiet this long is closed.
+ */
+const drainQuiet = 250;
+
+/** The connections' report to the primary. */
+export interface HandedOffReport {
+  closed: number[];
+  requests: RequestCounts | null;
+}
+
+export interface HandedOffOptions {
+  schema: string;
+  hosts: readonly string[];
+  /** The application's request listener (already wrapped for database errors). */
+  listener: http.RequestListener;
+  /** The application's server, whose 'upgrade' listeners get WebSocket requests. */
+  appServer: http.Server;
+  limits: ClientLimits;
+  log: Logger;
+  report: (report: HandedOffReport) => void;
+}
+
+/** Response headers that describe the connection, which is tenantd's: never the application's to set. */
+const hopByHopResponse = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade']);
+
+/**
+ * What the application answers, with tenantd's X-Request-Id added and hop-by-hop
+ * headers removed, as on the proxy path. Node calls writeHead for every
+ * response (implicitly on the first write), so this one override sees them all.
+ * Headers given to writeHead as an object are copied, never changed in place
+ * (an application may reuse one object), and X-Request-Id joins the copy: a
+ * setHeader before writeHead would take Node off its fast path for them.
+ */
+class HandedOffResponse extends CountedResponse {
+  /** Set by the request handler before the application runs. */
+  requestId = '';
+  /** The application set headers one by one (setHeader/appendHeader). */
+  #progressive = false;
+
+  override setHeader(name: string, value: number | string | readonly string[]): this {
+    this.#progressive = true;
+    return super.setHeader(name, value);
+  }
+
+  override appendHeader(name: string, value: string | readonly string[]): this {
+    this.#progressive = true;
+    return super.appendHeader(name, value);
+  }
+
+  override writeHead(...args: any[]): this {
+    const at = typeof args[1] === 'string' ? 2 : 1;
+    const given = args[at] as http.OutgoingHttpHeaders | http.OutgoingHttpHeader[] | undefined;
+    if (this.#progressive) {
+      for (const name of hopByHopResponse) if (this.hasHeader(name)) this.#remove(name);
+      if (this.requestId && !this.hasHeader('x-request-id')) super.setHeader('x-request-id', this.requestId);
+    }
+    if (given === undefined || given === null) {
+      if (!this.#progressive && this.requestId) args[at] = { 'x-request-id': this.requestId };
+    } else if (!Array.isArray(given)) {
+      const headers: http.OutgoingHttpHeaders = this.#progressive || !this.requestId ? {} : { 'x-request-id': this.requestId };
+      let named: string[] = [];
+      for (const key in given) {
+        const name = key.toLowerCase();
+        if (name === 'connection') named = String(given[key]).toLowerCase().split(',').map((t) => t.trim());
+        if (!hopByHopResponse.has(name)) headers[key] = given[key];
+      }
+      for (const name of named) for (const key of Object.keys(headers)) if (key.toLowerCase() === name) delete headers[key];
+      args[at] = headers;
+    }
+    return (super.writeHead as (...a: unknown[]) => this)(...args);
+  }
+
+  /** Removes a header the application set (and those a Connection header names). */
+  #remove(name: string): void {
+    if (name === 'connection') {
+      for (const token of String(this.getHeader(name)).split(',')) if (token.trim() && this.hasHeader(token.trim())) this.removeHeader(token.trim());
+    }
+    this.removeHeader(name);
+    // removeHeader('connection') also stops Node writing its own Connection
+    // header (it would still close, silently): keep Node's own, as for any response.
+    if (name === 'connection') (this as unknown as { _removedConnection: boolean })._removedConnection = false;
+  }
+}
+
+interface Exchange {
+  req: http.IncomingMessage;
+  res: HandedOffResponse;
+  /** performance.now() at arrival. */
+  started: number;
+  /** performance.now() after which an application that has not started its response gets 504. */
+  deadline: number;
+  requestId: string;
+  /** null: a malformed request, which matched no tenant. */
+  tenant: string | null;
+  /** The status tenantd answered on the raw socket (413, 504) while the application held `res`. */
+  aborted?: number;
+}
+
+/** A raw response that closes the connection, for when the application holds `res`. */
+function rawAnswer(socket: Duplex, status: number): void {
+  const body = `${status} ${http.STATUS_CODES[status]}\n`;
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+/** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
+const knownHost = Symbol('tenantd.knownHost');
+/** On a socket: requests on it not yet answered, and when the last one was (performance.now()). */
+const activity = Symbol('tenantd.activity');
+type Marked = Socket & { [knownHost]?: string; [activity]?: { busy: number; since: number } };
+
+export class HandedOff {
+  readonly #server: http.Server;
+  readonly #hosts = new HostTable<true>();
+  readonly #options: HandedOffOptions;
+  #limits: ClientLimits;
+  readonly #sockets = new Map<number, Socket>();
+  readonly #exchanges = new Set<Exchange>();
+  #counts: RequestCounts = emptyCounts();
+  #closed: number[] = [];
+  #reportTimer: NodeJS.Timeout | undefined;
+  #reportDue = 0;
+  #timeoutTimer: NodeJS.Timeout | undefined;
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  #draining = false;
+
+  constructor(options: HandedOffOptions) {
+    this.#options = options;
+    this.#limits = options.limits;
+    for (const host of options.hosts) this.#hosts.add(host, true);
+    this.#server = http.createServer({
+      maxHeaderSize: options.limits.maxHeaderSize,
+      ServerResponse: HandedOffResponse as typeof http.ServerResponse,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, options.limits.headersTimeout / 2)),
+    }, (req, res) => this.#request(req, res as HandedOffResponse));
+    // Node tracks a server's connections (timeouts, closeIdleConnections) from
+    // 'listening'; this server never listens: the router gives it its sockets.
+    this.#server.emit('listening');
+    this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      this.#count({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
+    });
+    this.setLimits(options.limits);
+  }
+
+  setLimits(limits: ClientLimits): void {
+    this.#limits = limits;
+    this.#server.headersTimeout = limits.headersTimeout;
+    this.#server.requestTimeout = limits.requestTimeout;
+    this.#server.keepAliveTimeout = limits.keepAliveTimeout;
+    clearInterval(this.#timeoutTimer);
+    this.#timeoutTimer = setInterval(() => this.#expire(), Math.max(10, Math.min(1000, limits.upstreamTimeout / 4))).unref();
+  }
+
+  /** Takes connection `id` from the router: `head` is what it read of the socket already. */
+  accept(id: number, socket: Socket, head: Buffer): void {
+    if (this.#draining) {
+      socket.destroy();
+      this.#closed.push(id);
+      return this.#schedule(closeReportDelay);
+    }
+    this.#sockets.set(id, socket);
+    socket.once('close', () => {
+      this.#sockets.delete(id);
+      this.#closed.push(id);
+      this.#schedule(closeReportDelay);
+    });
+    if (head.length > 0) socket.unshift(head);
+    this.#server.emit('connection', socket);
+  }
+
+  /** The router needs the room (maxConnections): close connection `id`. */
+  close(id: number): void {
+    this.#sockets.get(id)?.destroy();
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Every response from now on closes its connection; connections that stay
+   * idle for drainQuiet ms are closed; what remains after `timeout` ms is cut.
+   */
+  async drain(timeout: number): Promise<void> {
+    this.#draining = true;
+    for (const x of this.#exchanges) if (!x.res.headersSent) x.res.shouldKeepAlive = false;
+    const deadline = Date.now() + timeout;
+    while (this.#sockets.size > 0 && Date.now() < deadline) {
+      const now = performance.now();
+      for (const socket of this.#sockets.values() as Iterable<Marked>) {
+        const state = socket[activity];
+        if (!state || (state.busy === 0 && now - state.since >= drainQuiet)) socket.destroySoon();
+      }
+      await new Promise((resolve) => setTimeout(resolve, drainSweep));
+    }
+    this.#server.closeAllConnections();
+    for (const socket of this.#sockets.values()) socket.destroy();
+    clearInterval(this.#timeoutTimer);
+    this.#agent.destroy();
+    this.flush();
+  }
+
+  /** Sends what is pending to the primary now. */
+  flush(): void {
+    clearTimeout(this.#reportTimer);
+    this.#reportTimer = undefined;
+    if (this.#closed.length === 0 && this.#counts.count === 0) return;
+    const report: HandedOffReport = { closed: this.#closed, requests: this.#counts.count > 0 ? this.#counts : null };
+    this.#closed = [];
+    this.#counts = emptyCounts();
+    this.#options.report(report);
+  }
+
+  /** Reports within `delay` ms (sooner if already due sooner). */
+  #schedule(delay = reportInterval): void {
+    const due = Date.now() + delay;
+    if (this.#reportTimer !== undefined && this.#reportDue <= due) return;
+    clearTimeout(this.#reportTimer);
+    this.#reportDue = due;
+    this.#reportTimer = setTimeout(() => this.flush(), delay);
+  }
+
+  #count(entry: AccessEntry): void {
+    countRequest(this.#counts, entry.status, entry.durationMs);
+    if (this.#limits.accessLog) this.#options.log.info({ access: entry }, 'request');
+    this.#schedule();
+  }
+
+  /** The host of a well-formed request, if it is this tenant's; 'foreign' if another's; undefined if malformed. */
+  #whose(req: http.IncomingMessage): 'ours' | 'foreign' | undefined {
+    if (req.httpVersionMajor !== 1) return undefined;
+    let lines = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      if (name.length === 4 && name.toLowerCase() === 'host') lines += 1;
+    }
+    if (lines !== 1) return undefined;
+    const url = req.url ?? '';
+    // Absolute-form and the like: the router's to resolve.
+    if (!url.startsWith('/')) return 'foreign';
+    const host = req.headers.host!;
+    const socket = req.socket as Marked;
+    if (socket[knownHost] === host) return 'ours';
+    const name = normalizeHost(host);
+    if (name === undefined) return undefined;
+    if (!this.#hosts.lookup(name)) return 'foreign';
+    socket[knownHost] = host;
+    return 'ours';
+  }
+
+  /** X-Forwarded-For appended, -Proto and -Host replaced; X-Request-Id kept when well-formed. */
+  #forwarded(req: http.IncomingMessage): string {
+    const client = req.socket.remoteAddress ?? '';
+    const prior = req.headers['x-forwarded-for'];
+    req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
+    req.headers['x-forwarded-proto'] = 'http';
+    req.headers['x-forwarded-host'] = req.headers.host!;
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    req.headers['x-request-id'] = requestId;
+    return requestId;
+  }
+
+  #request(req: http.IncomingMessage, res: HandedOffResponse): void {
+    const started = performance.now();
+    const whose = this.#whose(req);
+    if (whose === 'foreign') {
+      // Another tenant's request: answered through the router, which logs and
+      // counts it; the connection closes after, so the next request is routed afresh.
+      res.shouldKeepAlive = false;
+      this.#forwarded(req);
+      stripHopByHop(req.headers);
+      return reroute(req, res, this.#limits.reroute, this.#agent, this.#options.log);
+    }
+    const requestId = whose === 'ours' ? this.#forwarded(req) : '';
+    const x: Exchange = { req, res, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null };
+    const socket = req.socket as Marked;
+    const state = socket[activity] ??= { busy: 0, since: started };
+    state.busy += 1;
+    res.once('close', () => this.#finished(x));
+    if (whose === undefined) return this.#finish(x, 400, 'malformed request');
+    res.requestId = requestId;
+    if (this.#draining) res.shouldKeepAlive = false;
+    if (Number(req.headers['content-length'] ?? 0) > this.#limits.bodyLimit) {
+      req.resume();
+      return this.#finish(x, 413, 'request body too large');
+    }
+    if (req.headers['transfer-encoding'] !== undefined) this.#limitChunked(x);
+    stripHopByHop(req.headers);
+    this.#exchanges.add(x);
+    this.#options.listener(req, res);
+  }
+
+  /** Answers `status` through `res` and closes the connection after. */
+  #finish(x: Exchange, status: number, message: string): void {
+    const { res } = x;
+    const body = `${status} ${message}\n`;
+    res.shouldKeepAlive = false;
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  /**
+   * A chunked body is counted as Node's parser hands it over (IncomingMessage's
+   * push, the one place every body byte passes before the application reads
+   * it); past the limit the connection gets 413 and is closed.
+   */
+  #limitChunked(x: Exchange): void {
+    const { req } = x;
+    let seen = 0;
+    const push = req.push;
+    req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk !== null && typeof chunk === 'object') seen += (chunk as Buffer).length;
+      if (seen <= this.#limits.bodyLimit) return push.call(req, chunk, encoding);
+      req.push = () => false;
+      this.#abort(x, 413);
+      return false;
+    };
+  }
+
+  /** Answers `status` on the raw socket (the application still holds `res`) and closes it. */
+  #abort(x: Exchange, status: number): void {
+    if (x.res.headersSent) return void x.req.socket.destroy();
+    x.res.statusCode = status;
+    x.aborted = status;
+    rawAnswer(x.req.socket, status);
+  }
+
+  /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
+  #expire(): void {
+    const now = performance.now();
+    for (const x of this.#exchanges) {
+      if (x.deadline > now || x.res.headersSent) continue;
+      this.#exchanges.delete(x);
+      this.#options.log.warn({ requestId: x.requestId, path: pathOf(x.req.url) }, 'application timed out');
+      this.#abort(x, 504);
+    }
+  }
+
+  #finished(x: Exchange): void {
+    this.#exchanges.delete(x);
+    const { req, res } = x;
+    const state = (req.socket as Marked)[activity]!;
+    state.busy -= 1;
+    state.since = performance.now();
+    this.#count({
+      tenant: x.tenant,
+      method: req.method ?? '',
+      path: pathOf(req.url),
+      status: x.aborted ?? (res.writableFinished ? res.statusCode : 499),
+      bytes: x.aborted ? 0 : res.bodyBytes,
+      durationMs: performance.now() - x.started,
+      requestId: x.requestId,
+    });
+  }
+
+  /** WebSocket and other upgrades: the application's server's 'upgrade' listeners, as on the proxy path. */
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#whose(req) !== 'ours' || this.#options.appServer.listenerCount('upgrade') === 0) {
+      // Not this tenant's (or not served here): 421 tells the client to try a new connection (RFC 9110 §15.5.20).
+      return rawAnswer(socket, this.#whose(req) === 'foreign' ? 421 : 400);
+    }
+    this.#forwarded(req);
+    stripHopByHop(req.headers, ['connection', 'upgrade']);
+    this.#options.appServer.emit('upgrade', req, socket, head);
+  }
+}
