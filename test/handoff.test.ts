@@ -219,3 +219,15 @@ test('a reload under keep-alive load fails no request: draining workers close id
   assert.ok(!pidsBefore.includes(acme.workers[0]!.pid), 'acme runs a new worker');
   assert.equal((await s.get('acme.test', '/whoami')).json().settings.v, 2);
 });
+
+test('SIGTERM under keep-alive load: every request the service accepted is answered; only new connections are refused', async (t) => {
+  const s = await startService(t, twoProbeTenants);
+  const load = hammer(s.port, ['acme.test', 'globex.test']);
+  await load.after(100);
+  await s.service.stop();
+  const { ok, failures } = await load.stop();
+  assert.ok(ok >= 100);
+  // After the listener closed, a new connection is refused: that is shutdown. A
+  // request accepted and then dropped (reset, hang up) would be a failure.
+  assert.deepEqual(failures.filter((f) => !/ECONNREFUSED/.test(f)), []);
+});

@@ -47,12 +47,14 @@ test('kill -9 of a worker under load: its tenant recovers and the other tenant s
   await load.after(20);
   process.kill(before.get('acme')![0]!, 'SIGKILL');
   const recovered = await eventually(async () => {
-    const reply = await request(s.port, { host: 'acme.test', path: '/whoami' });
+    // A connection handed to the worker as it died is closed: a client tries again.
+    const reply = await request(s.port, { host: 'acme.test', path: '/whoami' }).catch(() => undefined);
+    if (!reply) return undefined;
     return reply.status === 200 ? reply.json().pid as number : undefined;
   }, 10_000, 'acme to recover');
   const { ok, failures } = await load.stop();
   assert.notEqual(recovered, before.get('acme')![0]);
-  assert.deepEqual(failures, []);
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failures; the service said:\n${s.output().split('\n').filter((l) => !l.includes('"access"')).join('\n').slice(-3000)}`);
   assert.ok(ok > 20);
   const status = (await request(s.adminPort, { host: '127.0.0.1', path: '/status' })).json();
   const acme = status.tenants.find((x: { schema: string }) => x.schema === 'acme');

@@ -267,20 +267,25 @@ export class Router {
   /**
    * Stops accepting, lets the requests in flight here finish, then closes the
    * connections it holds; cuts what remains after `timeout` ms. Handed-off
-   * connections are their workers' to close.
+   * connections are their workers' to close, and the reroute listener stays
+   * until they have (closeReroute): a draining worker may still send it a
+   * request for another tenant.
    */
   async close(timeout: number): Promise<void> {
     this.listener.close();
-    this.#reroute.close();
     const deadline = Date.now() + timeout;
-    const servers = [this.server, this.#reroute];
-    while (this.#clients.local > 0 || this.#reroute.listening) {
-      for (const server of servers) server.closeIdleConnections();
-      if (Date.now() >= deadline) break;
+    while (this.#clients.local > 0 && Date.now() < deadline) {
+      this.server.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    for (const server of servers) server.closeAllConnections();
+    this.server.closeAllConnections();
     this.#clients.closeLocal();
+  }
+
+  /** Closes the reroute listener, once no worker serves handed-off connections. */
+  closeReroute(): void {
+    this.#reroute.close();
+    this.#reroute.closeAllConnections();
   }
 
   #refused(status: number): void {

@@ -29,7 +29,8 @@ import { StartGate } from '../supervisor/start-gate.ts';
 import { LiveWorkers } from '../supervisor/live-workers.ts';
 import { readServerConnections, type ServerConnections } from '../db/connection-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
-import { WorkerGroup, type ForkWorker, type GroupState, type WorkerStatus } from '../supervisor/worker-group.ts';
+import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
+import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
 export interface ServiceOptions {
   log: Logger;
@@ -59,47 +60,7 @@ class UnavailableSite implements Upstream {
 
 type Site = WorkerGroup | UnavailableSite;
 
-export interface SiteStatus {
-  schema: string;
-  hosts: readonly string[];
-  state: GroupState;
-  /** Why the site is not ready, when it is not. */
-  error?: string;
-  workers: WorkerStatus[];
-}
-
-/** The service as a whole, for `tenantd status` (its tenants are listed beside it). */
-export interface ServiceSummary {
-  /** Tenants (and the public site) by state. */
-  sites: Partial<Record<GroupState, number>>;
-  liveWorkers: number;
-  /** The cap in force: workers.maxLive, or lower when the connection budget allows fewer. */
-  maxLive: number;
-  database: { up: boolean; connections: number; budget: number; serverMaxConnections: number };
-  /** Resident bytes of the primary and every worker. */
-  residentBytes: number;
-}
-
-/** What /readyz answers: ready, or every reason it is not. */
-export interface Readiness {
-  ready: boolean;
-  /** `<schema>: <reason>` per site that is not ready, and the database's state. */
-  notReady: string[];
-}
-
-export type ReloadResult =
-  | {
-    ok: true;
-    added: string[];
-    removed: string[];
-    changed: string[];
-    unchanged: string[];
-    /** Sites whose new workers could not start: added ones answer 503, changed ones keep their old workers. */
-    failed: { schema: string; error: string }[];
-    /** Changed keys that only a restart applies. */
-    restartRequired: string[];
-  }
-  | { ok: false; error: string };
+export type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
 /** A site that answers requests: ready, or idle (no worker until a request starts one). */
 function serves(state: GroupState): boolean {
@@ -560,6 +521,7 @@ export class Service {
     if (this.#router) await this.#router.close(this.#config.workers.stopTimeout);
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);
+    this.#router?.closeReroute();
     if (this.#admin) await closeGracefully(this.#admin, 0);
     this.#forwarder?.close();
     await this.#monitor?.stop();

@@ -33,6 +33,8 @@ export class WorkerSlot implements LiveSlot {
   inFlight = 0;
   /** Ids of the client connections handed to the worker and not reported closed. */
   readonly connections = new Set<number>();
+  /** Sockets sent to the worker whose message is not written yet: closed here if the worker dies first. */
+  readonly #sending = new Set<Socket>();
   lastActive = Date.now();
   /** ms timestamp when its current start began (forked). */
   startedAt = 0;
@@ -116,6 +118,8 @@ export class WorkerSlot implements LiveSlot {
         this.port = null;
         this.inFlight = 0;
         this.#connectionsClosed([...this.connections], null);
+        for (const socket of this.#sending) socket.destroy();
+        this.#sending.clear();
         resolve();
         if (this.state === 'stopping' || this.state === 'stopped') {
           this.state = 'stopped';
@@ -177,7 +181,17 @@ export class WorkerSlot implements LiveSlot {
   handOff(id: number, socket: Socket, bytes: Buffer): boolean {
     const handle = this.#handle;
     if (!handle || this.state !== 'ready') return false;
-    handle.send({ type: 'connection', id, head: bytes.toString('base64') }, socket);
+    // keepOpen: this process closes its copy of the socket itself, once the
+    // message (and the descriptor with it) is written. Without it, Node closes
+    // its copy only when the worker acknowledges, and never if the worker dies
+    // first: the client would wait forever. Closing a copy in flight is safe:
+    // the kernel holds the connection for the worker's copy.
+    this.#sending.add(socket);
+    handle.send({ type: 'connection', id, head: bytes.toString('base64') }, socket, { keepOpen: true }, (error) => {
+      this.#sending.delete(socket);
+      socket.destroy();
+      if (error) this.#options.log.warn({ workerPid: this.pid, err: error }, 'a connection could not be handed to the worker');
+    });
     this.connections.add(id);
     this.lastActive = Date.now();
     return true;

@@ -12,8 +12,11 @@ import type { StartGate } from './start-gate.ts';
 /** What the supervisor needs of a child process; `cluster.fork()` gives one. */
 export interface WorkerHandle {
   readonly process: { readonly pid?: number | undefined };
-  /** `socket`: a client connection handed to the worker with the message. */
-  send(message: PrimaryMessage, socket?: Socket): unknown;
+  /**
+   * `socket`: a client connection handed to the worker with the message; then
+   * `callback` runs once the message is written (or could not be).
+   */
+  send(message: PrimaryMessage, socket?: Socket, options?: { keepOpen?: boolean }, callback?: (error: Error | null) => void): unknown;
   kill(signal?: string): void;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;

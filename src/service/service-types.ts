@@ -1,0 +1,46 @@
+// What the service reports about itself: the shapes the admin API, the metrics
+// and the CLI read. Here, not in service.ts, so that they depend on these types
+// and not on the service that uses them (no import circle).
+import type { GroupState, WorkerStatus } from '../supervisor/worker-types.ts';
+
+export interface SiteStatus {
+  schema: string;
+  hosts: readonly string[];
+  state: GroupState;
+  /** Why the site is not ready, when it is not. */
+  error?: string;
+  workers: WorkerStatus[];
+}
+
+/** The service as a whole, for `tenantd status` (its tenants are listed beside it). */
+export interface ServiceSummary {
+  /** Tenants (and the public site) by state. */
+  sites: Partial<Record<GroupState, number>>;
+  liveWorkers: number;
+  /** The cap in force: workers.maxLive, or lower when the connection budget allows fewer. */
+  maxLive: number;
+  database: { up: boolean; connections: number; budget: number; serverMaxConnections: number };
+  /** Resident bytes of the primary and every worker. */
+  residentBytes: number;
+}
+
+/** What /readyz answers: ready, or every reason it is not. */
+export interface Readiness {
+  ready: boolean;
+  /** `<schema>: <reason>` per site that is not ready, and the database's state. */
+  notReady: string[];
+}
+
+export type ReloadResult =
+  | {
+    ok: true;
+    added: string[];
+    removed: string[];
+    changed: string[];
+    unchanged: string[];
+    /** Sites whose new workers could not start: added ones answer 503, changed ones keep their old workers. */
+    failed: { schema: string; error: string }[];
+    /** Changed keys that only a restart applies. */
+    restartRequired: string[];
+  }
+  | { ok: false; error: string };
