@@ -15,10 +15,10 @@ test('tenantd --help lists the commands; an unknown command is one line on stder
   const migrateHelp = await runCli(['migrate', '--help']);
   assert.match(migrateHelp.stdout, /^usage: tenantd migrate \[-c FILE\] \[--tenant SCHEMA\]\.\.\. \[--concurrency N\]/);
   const unknown = await runCli(['frobnicate']);
-  assert.notEqual(unknown.code, 0);
+  assert.equal(unknown.code, 2, 'usage errors exit 2');
   assert.equal(unknown.stderr, 'tenantd: TENANTD_USAGE: unknown command "frobnicate" (see --help)\n');
   const badFlag = await runCli(['check', '--colour']);
-  assert.notEqual(badFlag.code, 0);
+  assert.equal(badFlag.code, 2);
   assert.equal(badFlag.stderr.split('\n').length, 2);
 });
 
@@ -48,7 +48,7 @@ test('tenants list shows status and pending migrations; a removed tenant keeps i
   assert.equal(inConfig.code, 1);
   assert.match(inConfig.stderr, /TENANTD_TENANT_IN_CONFIG: tenant acme is still in the config/);
   const unconfirmed = await runCli(['tenants', 'drop', 'globex', '-c', config]);
-  assert.notEqual(unconfirmed.code, 0);
+  assert.equal(unconfirmed.code, 2);
   assert.match(unconfirmed.stderr, /add --yes/);
   assert.equal((await query(db.superUrl, "select 1 from pg_namespace where nspname = 'globex'")).rowCount, 1);
 

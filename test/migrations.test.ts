@@ -81,10 +81,10 @@ test('migrate refuses an unknown --tenant and a bad --concurrency with one line 
   t.after(() => db.drop());
   const dir = writeFiles(t, files(db.url, false));
   const unknown = await runCli(['migrate', '-c', `${dir}/tenantd.yaml`, '--tenant', 'nobody']);
-  assert.notEqual(unknown.code, 0);
+  assert.equal(unknown.code, 2, 'usage errors exit 2');
   assert.match(unknown.stderr, /^tenantd: TENANTD_USAGE: --tenant nobody: not a tenant in the config/);
   assert.equal(unknown.stderr.trim().split('\n').length, 1);
   const bad = await runCli(['migrate', '-c', `${dir}/tenantd.yaml`, '--concurrency', 'lots']);
-  assert.notEqual(bad.code, 0);
+  assert.equal(bad.code, 2);
   assert.doesNotMatch(bad.stderr, /\n\s+at /);
 });

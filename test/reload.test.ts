@@ -118,3 +118,16 @@ export async function up(db, ctx) {
   assert.deepEqual([(result as { changed: string[] }).changed, (result as { failed: unknown[] }).failed], [['globex'], []]);
   assert.equal((await s.get('globex.test', '/whoami')).json().schema, 'globex');
 });
+
+test('GET /readyz answers 200 while every tenant serves, and 503 naming the tenant and its reason when one cannot', async (t) => {
+  const s = await startService(t, `app: ${probeApp}\ntenants:\n${tenant('acme')}`);
+  const readyz = () => request(s.service.adminAddress.port, { host: '127.0.0.1', path: '/readyz' });
+  const ready = await readyz();
+  assert.deepEqual([ready.status, ready.json()], [200, { ready: true, notReady: [] }]);
+  writeFileSync(s.configFile, `${head(s.db.url)}${tenant('acme')}${tenant('broken', '{ failStart: true }')}`);
+  assert.equal((await s.service.reload()).ok, true);
+  const notReady = await readyz();
+  assert.equal(notReady.status, 503);
+  assert.equal(notReady.json().ready, false);
+  assert.match(notReady.json().notReady.join('\n'), /^broken: .*fail at start/m);
+});
