@@ -74,3 +74,21 @@ test('the admin role needs no superuser: provisioning works with CREATEROLE and 
   const tables = await query(db.superUrl, "select tableowner from pg_tables where schemaname = 'acme' and tablename = 'tasks'");
   assert.deepEqual(tables.rows, [{ tableowner: `${db.name}_acme` }]);
 });
+
+test('status names what is wrong with the admin API in one line: no service there, or a token it refuses', async (t) => {
+  const { freePort } = await import('./helpers/serve-process.ts');
+  const { probeApp, startService } = await import('./helpers/service.ts');
+  const db = await createTestDatabase();
+  t.after(() => db.drop());
+  const nobody = writeFiles(t, { 'tenantd.yaml': `admin: 127.0.0.1:${await freePort()}\ndatabase:\n  url: ${db.url}\ntenants:\n${tenants('acme')}\n` });
+  const unreachable = await runCli(['status', '-c', path.join(nobody, 'tenantd.yaml')]);
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /^tenantd: TENANTD_SERVICE_UNREACHABLE: cannot reach the running service's admin API at 127\.0\.0\.1:\d+: ECONNREFUSED; is tenantd serve running with this config\?\n$/);
+
+  const s = await startService(t, `adminToken: a-long-enough-admin-token-1234\napp: ${probeApp}\ntenants:\n${tenants('acme')}\n`);
+  const noToken = writeFiles(t, { 'tenantd.yaml': `admin: 127.0.0.1:${s.service.adminAddress.port}\ndatabase:\n  url: ${db.url}\ntenants:\n${tenants('acme')}\n` });
+  const refused = await runCli(['status', '-c', path.join(noToken, 'tenantd.yaml')]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^tenantd: TENANTD_ADMIN_UNAUTHORIZED: the admin API at 127\.0\.0\.1:\d+ refused the request: set TENANTD_ADMIN_TOKEN/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1);
+});
