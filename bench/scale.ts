@@ -9,10 +9,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+
 import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
+import { freePort } from './nginx.ts';
 
 const tenants = Number(process.env.SCALE_TENANTS ?? 1000);
 const alwaysOn = Number(process.env.SCALE_ALWAYS_ON ?? 200);
@@ -21,14 +22,6 @@ const bin = path.resolve(import.meta.dirname, '../bin/tenantd.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-scale-'));
 chmodSync(dir, 0o711);
 const server = await EmbeddedServer.start({ dataDir: path.join(dir, 'data') });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Resident bytes of `pid` and all its descendants, from /proc. */
 function treeResident(pid: number): number {

@@ -3,7 +3,7 @@
 // (worker/handed-off.ts), which serves every later request on it with no second
 // hop. Anything else takes the proxy path: Node's parser, then an ordered list of
 // small passes, the first that answers ends it, and a forwarder to the worker.
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import { rerouteHeader, type RerouteTarget } from '../http/client-limits.ts';
 import { CountedResponse } from '../http/counted-response.ts';
-import { normalizeHost, type HostTable } from '../http/host-table.ts';
+import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
+import { hostLines, normalizeHost, type HostTable } from '../http/host-table.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
 import { scanFirstHead, type FirstHead } from './first-head.ts';
 import type { Forwarder } from './forwarder.ts';
@@ -94,15 +95,6 @@ interface Exchange {
 
 type Pass = (x: Exchange) => boolean | Promise<boolean>;
 
-/** X-Forwarded-For appended; -Proto and -Host replaced, whatever the client sent. */
-function addForwardedHeaders(req: http.IncomingMessage): void {
-  const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
-  req.headers['x-forwarded-proto'] = 'http';
-  req.headers['x-forwarded-host'] = req.headers.host!;
-}
-
 /** An empty response that closes its connection, for a socket no ServerResponse owns. */
 export function rawRefusal(status: number, extra = ''): string {
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`;
@@ -111,16 +103,6 @@ export function rawRefusal(status: number, extra = ''): string {
 /** Answers on a raw socket (parser errors, refused upgrades) and closes it. */
 function refuseSocket(socket: Duplex, status: number): void {
   socket.end(rawRefusal(status));
-}
-
-/** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */
-export function hostLines(rawHeaders: readonly string[]): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') count += 1;
-  }
-  return count;
 }
 
 /**
@@ -150,7 +132,6 @@ function detachFromServer(socket: Socket): void {
 }
 
 const absoluteForm = /^http:\/\/([^/?#]*)([^#]*)$/i;
-const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 
 export class Router {
   /** The public listener. */
@@ -207,7 +188,7 @@ export class Router {
     // Transfer-Encoding, the request-smuggling shape).
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const status = clientErrorStatus(error);
       refuseSocket(socket, status);
       this.#refused(status);
     });
@@ -375,9 +356,7 @@ export class Router {
       res.once('close', () => this.#finished(x));
       return void this.#reply(x, 403, 'forbidden');
     }
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    req.headers['x-request-id'] = requestId;
+    const requestId = assignRequestId(req);
     res.setHeader('x-request-id', requestId);
     x.requestId = requestId;
     res.once('close', () => this.#finished(x));

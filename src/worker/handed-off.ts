@@ -6,7 +6,6 @@
 // hop-by-hop headers removed both ways, one access-log line per request, and
 // counts the primary adds to /metrics. Draining closes idle connections and
 // ends busy ones after their response.
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -15,7 +14,8 @@ import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { CountedResponse } from '../http/counted-response.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
-import { HostTable, normalizeHost } from '../http/host-table.ts';
+import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
+import { HostTable, hostLines, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { reroute } from './reroute.ts';
 
@@ -137,7 +137,6 @@ function rawAnswer(socket: Duplex, status: number): void {
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
 }
 
-const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 /** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
 const knownHost = Symbol('tenantd.knownHost');
 /** On a socket: requests on it not yet answered, and when the last one was (performance.now()). */
@@ -174,7 +173,7 @@ export class HandedOff {
     this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const status = clientErrorStatus(error);
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       this.#count({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
     });
@@ -268,12 +267,7 @@ export class HandedOff {
   /** The host of a well-formed request, if it is this tenant's; 'foreign' if another's; undefined if malformed. */
   #whose(req: http.IncomingMessage): 'ours' | 'foreign' | undefined {
     if (req.httpVersionMajor !== 1) return undefined;
-    let lines = 0;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!;
-      if (name.length === 4 && name.toLowerCase() === 'host') lines += 1;
-    }
-    if (lines !== 1) return undefined;
+    if (hostLines(req.rawHeaders) !== 1) return undefined;
     const url = req.url ?? '';
     // Absolute-form and the like: the router's to resolve.
     if (!url.startsWith('/')) return 'foreign';
@@ -287,17 +281,10 @@ export class HandedOff {
     return 'ours';
   }
 
-  /** X-Forwarded-For appended, -Proto and -Host replaced; X-Request-Id kept when well-formed. */
+  /** X-Forwarded-* and X-Request-Id, as the router sets them on the proxy path. */
   #forwarded(req: http.IncomingMessage): string {
-    const client = req.socket.remoteAddress ?? '';
-    const prior = req.headers['x-forwarded-for'];
-    req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
-    req.headers['x-forwarded-proto'] = 'http';
-    req.headers['x-forwarded-host'] = req.headers.host!;
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
-    req.headers['x-request-id'] = requestId;
-    return requestId;
+    addForwardedHeaders(req);
+    return assignRequestId(req);
   }
 
   #request(req: http.IncomingMessage, res: HandedOffResponse): void {
