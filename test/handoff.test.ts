@@ -220,12 +220,13 @@ test('a reload under keep-alive load fails no request: draining workers close id
   assert.equal((await s.get('acme.test', '/whoami')).json().settings.v, 2);
 });
 
-test('SIGTERM under keep-alive load: every request the service accepted is answered; only new connections are refused', async (t) => {
+test('SIGTERM under keep-alive load, two tenants on one connection: every request the service accepted is answered; only new connections are refused', async (t) => {
   const s = await startService(t, twoProbeTenants);
-  // One client per tenant, each keeping its own connections. (A client that
-  // sends both tenants down one connection can see a 503 at shutdown: its
-  // request for the other tenant is rerouted to workers already stopping.)
-  const loads = [hammer(s.port, ['acme.test']), hammer(s.port, ['globex.test'])];
+  // One client sending both tenants down the same connections (as a load
+  // balancer in front does), and one client per tenant. A request for the other
+  // tenant on a handed-off connection is rerouted: it must still be served while
+  // the service shuts down.
+  const loads = [hammer(s.port, ['acme.test', 'globex.test']), hammer(s.port, ['acme.test']), hammer(s.port, ['globex.test'])];
   await Promise.all(loads.map((l) => l.after(50)));
   await s.service.stop();
   const results = await Promise.all(loads.map((l) => l.stop()));

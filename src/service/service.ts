@@ -519,6 +519,9 @@ export class Service {
     await this.#reloads;
     clearInterval(this.#reaper);
     if (this.#router) await this.#router.close(this.#config.workers.stopTimeout);
+    // Handed-off connections close while every group still routes: a request on
+    // one for another tenant is rerouted to workers that still serve it.
+    await Promise.all([...this.#sites.values()].map((site) => (site instanceof WorkerGroup ? site.drainConnections() : undefined)));
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);
     this.#router?.closeReroute();

@@ -192,6 +192,11 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
     });
   }
 
+  /** Shutdown, first step: the workers close their handed-off connections while the group still routes. */
+  async drainConnections(): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s.drainConnections(this.#options.stopTimeout)));
+  }
+
   /** Stops routing to the workers, lets them finish in-flight requests, and waits for their exit. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;

@@ -12,6 +12,8 @@ import type { BoundOptions, WorkerHandle, WorkerState } from './worker-types.ts'
 
 /** A worker that stayed up this long is healthy again: its failure count resets. */
 export const healthyAfter = 60_000;
+/** ms between looks at a draining worker's open connections. */
+const drainPoll = 20;
 /** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */
 export const failedAfter = 5;
 
@@ -204,6 +206,25 @@ export class WorkerSlot implements LiveSlot {
   /** The router's limits changed: tell the worker (a worker starting later gets them in its start message). */
   setLimits(limits: ClientLimits): void {
     if (this.#handle && (this.state === 'ready' || this.state === 'unavailable')) this.#handle.send({ type: 'limits', limits });
+  }
+
+  /**
+   * Asks the worker to close its handed-off connections (each after its response)
+   * and resolves when it has reported them all closed, it exited, or `timeout` ms
+   * passed. The worker still serves the router meanwhile.
+   */
+  async drainConnections(timeout: number): Promise<void> {
+    const handle = this.#handle;
+    if (!handle || this.connections.size === 0) return;
+    try {
+      handle.send({ type: 'drain', timeout });
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + timeout;
+    while (this.connections.size > 0 && this.#handle === handle && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, drainPoll));
+    }
   }
 
   #failed(reason: string): void {

@@ -157,6 +157,7 @@ export class HandedOff {
   #timeoutTimer: NodeJS.Timeout | undefined;
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   #draining = false;
+  #drained: Promise<void> | undefined;
 
   constructor(options: HandedOffOptions) {
     this.#options = options;
@@ -219,7 +220,12 @@ export class HandedOff {
    * Every response from now on closes its connection; connections that stay
    * idle for drainQuiet ms are closed; what remains after `timeout` ms is cut.
    */
-  async drain(timeout: number): Promise<void> {
+  drain(timeout: number): Promise<void> {
+    this.#drained ??= this.#drain(timeout);
+    return this.#drained;
+  }
+
+  async #drain(timeout: number): Promise<void> {
     this.#draining = true;
     for (const x of this.#exchanges) if (!x.res.headersSent) x.res.shouldKeepAlive = false;
     const deadline = Date.now() + timeout;

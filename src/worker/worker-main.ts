@@ -60,6 +60,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       else handle.destroy();
     } else if (m.type === 'close-connection') handedOff?.close(m.id);
     else if (m.type === 'limits') handedOff?.setLimits(m.limits);
+    else if (m.type === 'drain') void handedOff?.drain(m.timeout);
   });
   // An application that lets a database outage escape as an unhandled rejection
   // must not lose every other request of its tenant with the process.

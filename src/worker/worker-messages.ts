@@ -30,6 +30,12 @@ export type PrimaryMessage =
   | { type: 'close-connection'; id: number }
   /** The router's limits changed (reload). */
   | { type: 'limits'; limits: ClientLimits }
+  /**
+   * Shutdown, before the groups stop routing: close the handed-off connections
+   * (each after its response in flight), within `timeout` ms. The worker goes on
+   * serving the router's requests until `stop`.
+   */
+  | { type: 'drain'; timeout: number }
   /** Stop accepting, finish in-flight requests within `timeout` ms, exit. */
   | { type: 'stop'; timeout: number };
 
