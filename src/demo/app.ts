@@ -37,6 +37,18 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the body is not JSON');
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(422, 'expected a JSON object');
+  return value as Record<string, unknown>;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -44,14 +56,36 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (size > maxBody) throw new HttpError(413, 'body too large');
     chunks.push(chunk);
   }
-  let value: unknown;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A form post (application/x-www-form-urlencoded). */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'expected a form (application/x-www-form-urlencoded)');
+  return new URLSearchParams(await readBody(req));
+}
+
+/**
+ * A form post from another site's page is refused (403): browsers send Origin
+ * with every POST, and it must name this tenant's own host.
+ */
+function sameOrigin(req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  if (origin === undefined) return;
+  let host: string;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    host = new URL(origin).host;
   } catch {
-    throw new HttpError(400, 'the body is not JSON');
+    throw new HttpError(403, 'cross-origin form post refused');
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(422, 'expected a JSON object');
-  return value as Record<string, unknown>;
+  if (host !== req.headers.host) throw new HttpError(403, 'cross-origin form post refused');
+}
+
+/** The tenant's colour (settings.theme): a CSS colour name or #hex, else steelblue. */
+function themeOf(settings: Readonly<Record<string, unknown>>): string {
+  const theme = settings.theme;
+  return typeof theme === 'string' && /^(#[0-9a-f]{3,8}|[a-z]{3,20})$/i.test(theme) ? theme : 'steelblue';
 }
 
 function title(value: unknown, required: boolean): string | undefined {
@@ -87,12 +121,30 @@ export default function demoApp(ctx: AppContext<Database>): RequestListener {
       hasTasks ? db.selectFrom('tasks').selectAll().orderBy('id').execute() : Promise.resolve([]),
       announcements(),
     ]);
-    const theme = typeof tenant.settings.theme === 'string' ? tenant.settings.theme : 'steelblue';
+    const theme = html(themeOf(tenant.settings));
+    const row = (t: TaskRow) => `<li data-id="${t.id}" class="${t.done ? 'done' : ''}"><span class="id">#${t.id}</span> <span class="title">${html(t.title)}</span>
+<form method="post" action="/tasks/${t.id}/${t.done ? 'undo' : 'done'}"><button>${t.done ? 'Reopen' : 'Done'}</button></form>
+<form method="post" action="/tasks/${t.id}/delete"><button class="delete">Delete</button></form></li>`;
     const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${html(tenant.name)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto}h1{color:${html(theme)}}.done{text-decoration:line-through}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+:root{--theme:${theme}}
+body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;border-top:.5rem solid var(--theme)}
+h1{color:var(--theme)}
+button{background:var(--theme);color:#fff;border:0;border-radius:.25rem;padding:.25rem .75rem;cursor:pointer}
+button.delete{background:#666}
+li{display:flex;gap:.5rem;align-items:center;margin:.25rem 0}
+li form{margin:0}
+.id{color:#888;font-variant-numeric:tabular-nums}
+.done .title{text-decoration:line-through;color:#888}
+input[name=title]{flex:1;padding:.25rem}
+#add{display:flex;gap:.5rem}
+</style></head>
 <body><h1>${html(tenant.name)}</h1>
-${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.done ? 'done' : ''}">${html(t.title)}</li>`).join('')}</ul>${tasks.length === 0 ? '<p>No tasks yet: <code>POST /api/tasks {"title": "..."}</code></p>' : ''}` : ''}
+${hasTasks ? `<h2>Tasks</h2>
+<form id="add" method="post" action="/tasks"><input name="title" required maxlength="${maxTitle}" placeholder="A new task" aria-label="New task"><button>Add</button></form>
+<ul id="tasks">${tasks.map(row).join('\n')}</ul>${tasks.length === 0 ? '<p id="empty">No tasks yet.</p>' : ''}` : ''}
 <h2>Announcements</h2>
 <ul id="announcements">${notes.map((n) => `<li>${html(n.text)}</li>`).join('')}</ul>
 </body></html>`;
@@ -100,11 +152,36 @@ ${hasTasks ? `<h2>Tasks</h2>\n<ul id="tasks">${tasks.map((t) => `<li class="${t.
     res.end(body);
   }
 
+  /** The page's forms: add, complete, reopen and delete a task, then back to the page (303). */
+  async function form(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
+    sameOrigin(req);
+    const fields = await readForm(req);
+    if (rest === '') {
+      await db.insertInto('tasks').values({ title: title(fields.get('title') ?? undefined, true)! }).execute();
+    } else {
+      const match = /^\/([^/]+)\/(done|undo|delete)$/.exec(rest);
+      if (!match) throw new HttpError(404, 'not found');
+      const id = taskId(match[1]!);
+      const result = match[2] === 'delete'
+        ? await db.deleteFrom('tasks').where('id', '=', id).executeTakeFirst()
+        : await db.updateTable('tasks').set({ done: match[2] === 'done' }).where('id', '=', id).executeTakeFirst();
+      const count = 'numDeletedRows' in result ? result.numDeletedRows : result.numUpdatedRows;
+      if (count === 0n) throw new HttpError(404, 'no such task');
+    }
+    res.writeHead(303, { location: '/', 'content-length': 0 });
+    res.end();
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname } = new URL(req.url ?? '/', 'http://tenant');
     // HEAD is GET without a body (Node drops the body).
     const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
     if (pathname === '/' && method === 'GET') return page(res);
+    if (pathname === '/tasks' || pathname.startsWith('/tasks/')) {
+      if (!hasTasks) throw new HttpError(404, 'the public site has no tasks');
+      if (method !== 'POST') throw new HttpError(405, 'method not allowed', 'POST');
+      return form(req, res, pathname.slice('/tasks'.length));
+    }
     if (pathname === '/api/tenant' && method === 'GET') {
       return send(res, 200, { schema: tenant.schema, name: tenant.name, settings: tenant.settings, pid: process.pid });
     }
