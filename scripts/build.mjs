@@ -1,4 +1,5 @@
-// Compiles the primary (the `tenantd` command) from src/ into dist/tenantd.mjs
+// Compiles the primary (the `tenantd` command) from src/ into dist/tenantd.mjs,
+// and the public API an application imports ('tenantd') into dist/index.mjs,
 // with esbuild, when the sources changed since the last build: a hash of every
 // file under src/ is kept beside the output, so a changed source is never run
 // from a stale build. `npm install` runs it (prepare); bin/tenantd.js runs it
@@ -11,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 export const primary = path.join(dist, 'tenantd.mjs');
+/** Entry points under src/ and the files they become under dist/. */
+const outputs = [
+  ['cli/main.ts', primary],
+  ['index.ts', path.join(dist, 'index.mjs')],
+];
 const stamp = path.join(dist, 'source-hash');
 
 /** Hash of every file under src/ (names and contents) and of the lockfile. */
@@ -36,35 +42,37 @@ function built() {
   }
 }
 
-/** Builds dist/tenantd.mjs unless it is current; returns its path. */
+/** Builds dist/tenantd.mjs and dist/index.mjs unless they are current; returns the primary's path. */
 export async function ensureBuilt() {
   const wanted = sourceHash();
   if (built() === wanted) return primary;
   const { build } = await import('esbuild');
   mkdirSync(dist, { recursive: true });
-  const partial = `${primary}.${process.pid}.tmp`;
-  try {
-    await build({
-      entryPoints: [path.join(root, 'src', 'cli', 'main.ts')],
-      outfile: partial,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      // Dependencies load from node_modules, as installed.
-      packages: 'external',
-      logLevel: 'silent',
-    });
-  } catch (error) {
-    const first = error.errors?.[0];
-    throw new Error(first?.location ? `${first.location.file}:${first.location.line}: ${first.text}` : error.message);
+  for (const [entry, output] of outputs) {
+    const partial = `${output}.${process.pid}.tmp`;
+    try {
+      await build({
+        entryPoints: [path.join(root, 'src', entry)],
+        outfile: partial,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        // Dependencies load from node_modules, as installed.
+        packages: 'external',
+        logLevel: 'silent',
+      });
+    } catch (error) {
+      const first = error.errors?.[0];
+      throw new Error(first?.location ? `${first.location.file}:${first.location.line}: ${first.text}` : error.message);
+    }
+    renameSync(partial, output);
   }
-  renameSync(partial, primary);
   writeFileSync(stamp, wanted);
   return primary;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await ensureBuilt();
-  console.log(`built ${path.relative(root, primary)}`);
+  console.log(`built ${outputs.map(([, output]) => path.relative(root, output)).join(', ')}`);
 }

@@ -135,7 +135,7 @@ test('tenantd check exits 0 for a valid config and 1 with every error, without a
   const good = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n' });
   const ok = await runCli(['check', '-c', path.join(good, 'tenantd.yaml')]);
   assert.equal(ok.code, 0);
-  assert.match(ok.stdout, /ok \(1 tenants, 1 hosts\)/);
+  assert.match(ok.stdout, /ok \(1 tenants, 1 hosts, 2 migrations\)/);
 
   const bad = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n    colour: red\n' });
   const viaEnv = await runCli(['check'], { TENANTD_CONFIG: path.join(bad, 'tenantd.yaml') });

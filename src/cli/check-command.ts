@@ -1,19 +1,33 @@
-// tenantd check: validates the config and compiles the app; exit 0 when valid,
-// 1 with the errors.
+// tenantd check: validates the config and compiles the app and its migrations;
+// exit 0 when valid, 1 with the errors.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { bundle } from '../build/bundle.ts';
+import { migrationFiles } from '../db/migration-files.ts';
 import type { Command } from './command.ts';
 import { configPath, readConfig } from './command.ts';
 
 export const checkCommand: Command = {
-  summary: 'validate the config and compile the app; exit 0 when valid, 1 with the errors',
+  summary: 'validate the config and compile the app and its migrations; exit 0 when valid, 1 with the errors',
   usage: '[-c FILE]',
   options: {},
   async run(values) {
     const config = readConfig(values);
     // As the service will: a syntax error in the app fails here, like `nginx -t`.
     await bundle(config.app, 'app');
+    let migrations = 0;
+    for (const folder of [config.migrations.shared, config.migrations.tenant]) {
+      let names: string[] = [];
+      try {
+        names = migrationFiles(readdirSync(folder));
+      } catch {
+        // A folder that does not exist has no migrations (the default folders are optional).
+      }
+      for (const name of names) await bundle(path.join(folder, name), 'migration');
+      migrations += names.length;
+    }
     const hosts = config.tenants.reduce((n, t) => n + t.hosts.length, 0);
-    process.stdout.write(`${configPath(values)}: ok (${config.tenants.length} tenants, ${hosts} hosts${config.public ? ', public site' : ''})\n`);
+    process.stdout.write(`${configPath(values)}: ok (${config.tenants.length} tenants, ${hosts} hosts${config.public ? ', public site' : ''}, ${migrations} migrations)\n`);
     return 0;
   },
 };

@@ -1,6 +1,5 @@
 // The shape of tenantd.yaml: every key, its default and what it expects.
 // Validation happens once, in load-config.ts; everything after gets `Config`.
-import os from 'node:os';
 import { z } from 'zod';
 import { schemaNamePattern, isTenantSchemaName } from '../db/schema-name.ts';
 
@@ -60,78 +59,48 @@ export const schemaName = z.string().refine(isTenantSchemaName, (value) => ({
 const settings = z.record(z.unknown()).default({});
 
 export const tenantSchema = z.object({
-  /** The PostgreSQL schema that holds the tenant's data; also its identity. */
-  schema: schemaName,
-  /** Display name; defaults to the schema. */
-  name: z.string().min(1).optional(),
-  /** Host names routed to this tenant. */
-  hosts: z.array(hostName).min(1, 'expected at least one host'),
-  /** Free-form, handed to the application as ctx.tenant.settings. */
-  settings,
-  /** Workers always running for this tenant; default workers.min. */
-  min: z.number().int().min(0).max(64).optional(),
-  /** Most workers for this tenant when busy; default workers.max (at least min). */
-  max: z.number().int().min(1).max(64).optional(),
-  /** The former key: `processes: N` is `min: N, max: N`. */
-  processes: z.number().int().min(1).max(64).optional(),
+  schema: schemaName.describe("The PostgreSQL schema that holds the tenant's data; also its identity."),
+  name: z.string().min(1).optional().describe("Display name; defaults to the schema."),
+  hosts: z.array(hostName).min(1, 'expected at least one host').describe("Host names routed to this tenant."),
+  settings: settings.describe("Free-form, handed to the application as ctx.tenant.settings."),
+  min: z.number().int().min(0).max(64).optional().describe("Workers always running for this tenant; default workers.min."),
+  max: z.number().int().min(1).max(64).optional().describe("Most workers for this tenant when busy; default workers.max (at least min)."),
+  processes: z.number().int().min(1).max(64).optional().describe("The former key: `processes: N` is `min: N, max: N`."),
 }).strict();
 
 export const configSchema = z.object({
-  /** Router address. Default 0.0.0.0:8080. */
-  listen: address.default('0.0.0.0:8080'),
-  /** Admin API address. Default 127.0.0.1:9080 (loopback). */
-  admin: address.default('127.0.0.1:9080'),
-  /** Bearer token the admin API requires; TENANTD_ADMIN_TOKEN overrides it. Default: none. */
-  adminToken: z.string().min(16, 'expected at least 16 characters').optional(),
+  listen: address.default('0.0.0.0:8080').describe("Router address: host:port, [v6]:port, :port (all interfaces) or a port."),
+  admin: address.default('127.0.0.1:9080').describe("Admin API address (keep it on loopback)."),
+  adminToken: z.string().min(16, 'expected at least 16 characters').optional().describe("Bearer token the admin API requires; TENANTD_ADMIN_TOKEN overrides it. Default: none."),
   database: z.object({
-    /** Admin connection URL; TENANTD_DATABASE_URL overrides it; none = embedded PostgreSQL. */
-    url: z.string().url().optional(),
-    /** Embedded PostgreSQL data directory. Default data/ beside the config's project (see load-config). */
-    dataDir: z.string().optional(),
-    /** Embedded PostgreSQL port; default: a free port chosen at first start. */
-    port: z.number().int().min(1).max(65535).optional(),
-    /** Connections per worker pool. Default 5. */
-    poolSize: z.number().int().min(1).max(100).default(5),
-    /** Prefix of the tenant roles' names. Default: derived from the database name. */
-    rolePrefix: z.string().regex(/^[a-z][a-z0-9_]{0,13}$/, 'expected ^[a-z][a-z0-9_]{0,13}$').optional(),
-    /** Most connections one tenant role may hold (CONNECTION LIMIT). Default 20. */
-    connectionLimit: z.number().int().min(1).default(20),
-    /** statement_timeout of tenant connections. Default 30s; 0 disables. */
-    statementTimeout: duration.default('30s'),
-    /** Connections all workers together may hold; live workers are capped at this / poolSize. Default: 80% of the server's max_connections less its reserve and 10. */
-    maxConnections: z.number().int().min(1).optional(),
-    /** A worker's idle database connection closes after this. Default 30s. */
-    idleTimeout: duration.default('30s'),
-    /** File of the secret tenant passwords derive from (one per line; the first is set). Default: credentials.secret in dataDir, made at first start. Nodes on one database share it. */
-    secretFile: z.string().optional(),
-  }).strict().default({}),
-  /** The tenant application module (.ts or .js). Default: the bundled demo. */
-  app: z.string().optional(),
-  /** Migration folders; default migrations/shared and migrations/tenant beside the app module. */
+    url: z.string().url().optional().describe("Admin connection URL; TENANTD_DATABASE_URL overrides it; none = embedded PostgreSQL."),
+    dataDir: z.string().optional().describe("Embedded PostgreSQL data directory. Default data/ beside the config's project (see load-config)."),
+    port: z.number().int().min(1).max(65535).optional().describe("Embedded PostgreSQL port; default: a free port chosen at first start."),
+    poolSize: z.number().int().min(1).max(100).default(5).describe("Connections per worker pool."),
+    rolePrefix: z.string().regex(/^[a-z][a-z0-9_]{0,13}$/, 'expected ^[a-z][a-z0-9_]{0,13}$').optional().describe("Prefix of the tenant roles' names. Default: derived from the database name."),
+    connectionLimit: z.number().int().min(1).default(20).describe("Most connections one tenant role may hold (CONNECTION LIMIT)."),
+    statementTimeout: duration.default('30s').describe("statement_timeout of tenant connections; 0 disables."),
+    maxConnections: z.number().int().min(1).optional().describe("Connections all workers together may hold; live workers are capped at this / poolSize. Default: 80% of the server's max_connections less its reserve and 10."),
+    idleTimeout: duration.default('30s').describe("A worker's idle database connection closes after this."),
+    secretFile: z.string().optional().describe("File of the secret tenant passwords derive from (one per line; the first is set). Default: credentials.secret in dataDir, made at first start. Nodes on one database share it."),
+  }).strict().default({}).describe("The PostgreSQL server and the tenants' connections to it."),
+  app: z.string().optional().describe("The tenant application module (.ts or .js). Default: the bundled demo."),
   migrations: z.object({
-    shared: z.string().optional(),
-    tenant: z.string().optional(),
-    /** Tenants migrated at once by serve and migrate. Default 4. */
-    concurrency: z.number().int().min(1).max(64).default(4),
-  }).strict().default({}),
-  /** The public site, served with search_path=public. */
+    shared: z.string().optional().describe("Folder of the shared migrations (public schema, run as the admin role). Default: migrations/shared beside the app module."),
+    tenant: z.string().optional().describe("Folder of the tenant migrations (each tenant's schema, run as its role). Default: migrations/tenant beside the app module."),
+    concurrency: z.number().int().min(1).max(64).default(4).describe("Tenants migrated at once by serve and migrate."),
+  }).strict().default({}).describe("Migration folders; default migrations/shared and migrations/tenant beside the app module."),
   public: z.object({
-    name: z.string().min(1).default('Public site'),
-    hosts: z.array(hostName).min(1, 'expected at least one host'),
-    settings,
-  }).strict().optional(),
+    name: z.string().min(1).default('Public site').describe("Display name."),
+    hosts: z.array(hostName).min(1, 'expected at least one host').describe("Host names routed to the public site."),
+    settings: settings.describe("Free-form, handed to the application as ctx.tenant.settings."),
+  }).strict().optional().describe("The public site, served with search_path=public."),
   workers: z.object({
-    /** Workers always running per tenant; 0: started by the first request. Default 1. */
-    min: z.number().int().min(0).max(64).optional(),
-    /** Most workers per tenant: another starts while all are busy. Default 1 (at least min). */
-    max: z.number().int().min(1).max(64).optional(),
-    /** The former key: `processes: N` is `min: N, max: N`. */
-    processes: z.number().int().min(1).max(64).optional(),
-    /** A worker beyond min that served nothing for this long stops. Default 10m. */
-    idleTimeout: duration.default('10m'),
-    /** Live workers on this machine at most; then the least recently used idle one of another tenant stops. Default: what the memory fits. */
-    maxLive: z.number().int().min(1).optional(),
-    /** Loopback ports for workers, "from-to"; default: any free port. */
+    min: z.number().int().min(0).max(64).optional().describe("Workers always running per tenant; 0: started by the first request. Default 1."),
+    max: z.number().int().min(1).max(64).optional().describe("Most workers per tenant: another starts while all are busy. Default 1 (at least min)."),
+    processes: z.number().int().min(1).max(64).optional().describe("The former key: `processes: N` is `min: N, max: N`."),
+    idleTimeout: duration.default('10m').describe("A worker beyond min that served nothing for this long stops."),
+    maxLive: z.number().int().min(1).optional().describe("Live workers on this machine at most; then the least recently used idle one of another tenant stops. Default: what the memory fits."),
     ports: z.string().transform((raw, ctx) => {
       const match = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(raw.trim());
       const from = Number(match?.[1]);
@@ -141,45 +110,29 @@ export const configSchema = z.object({
         return z.NEVER;
       }
       return { from, to };
-    }).optional(),
-    /** Workers starting at once, at boot, on reload and on demand. Default: the number of cores. */
-    startConcurrency: z.number().int().min(1).max(256).default(os.availableParallelism()),
-    /** How long a worker may take to report ready, counted from its own start (not its wait for a turn). Default 30s. */
-    startTimeout: duration.default('30s'),
-    /** How long a worker may take to drain and exit before SIGKILL. Default 10s. */
-    stopTimeout: duration.default('10s'),
-  }).strict().default({}),
+    }).optional().describe("Loopback ports for workers, \"from-to\"; default: any free port."),
+    startConcurrency: z.number().int().min(1).max(256).optional().describe("Workers starting at once, at boot, on reload and on demand. Default: the number of cores."),
+    startTimeout: duration.default('30s').describe("How long a worker may take to report ready, counted from its own start (not its wait for a turn)."),
+    stopTimeout: duration.default('10s').describe("How long a worker may take to drain and exit before SIGKILL."),
+  }).strict().default({}).describe("The worker processes of every site."),
   router: z.object({
-    /** Largest request body. Default 1m (nginx's client_max_body_size). */
-    bodyLimit: size.default('1m'),
-    /** How long a request waits for a worker that is not ready yet. Default 10s. */
-    queueTimeout: duration.default('10s'),
-    /** How long a worker may take to answer. Default 60s (nginx's proxy_read_timeout). */
-    upstreamTimeout: duration.default('60s'),
-    /** Largest request head (request line and headers); 431 above. Default 16k. Applies at restart. */
-    maxHeaderSize: size.default('16k'),
-    /** A client must send its whole head within this; 408 after. Default 60s (nginx's client_header_timeout). */
-    headersTimeout: duration.default('60s'),
-    /** A client must send its whole request within this; 408 after. Default 300s. */
-    requestTimeout: duration.default('300s'),
-    /** An idle client connection is closed after this. Default 75s (nginx's keepalive_timeout). */
-    keepAliveTimeout: duration.default('75s'),
-    /** Client connections open at once. Default 10000. When full, a new client takes the place of a connection of the client that holds the most. */
-    maxConnections: z.number().int().min(1).default(10_000),
-    /** Client connections one client address may hold; more are refused. Default 1000; 0 = no limit (behind a proxy that is every client). */
-    maxConnectionsPerClient: z.number().int().min(0).default(1000),
-    /** Hand a client connection to its tenant's worker after its first request head, so later requests skip the router. Default true; false proxies every request. */
-    handoff: z.boolean().default(true),
-  }).strict().default({}),
+    bodyLimit: size.default('1m').describe("Largest request body. As nginx's client_max_body_size."),
+    queueTimeout: duration.default('10s').describe("How long a request waits for a worker that is not ready yet."),
+    upstreamTimeout: duration.default('60s').describe("How long a worker may take to answer. As nginx's proxy_read_timeout."),
+    maxHeaderSize: size.default('16k').describe("Largest request head (request line and headers); 431 above."),
+    headersTimeout: duration.default('60s').describe("A client must send its whole head within this; 408 after. As nginx's client_header_timeout."),
+    requestTimeout: duration.default('300s').describe("A client must send its whole request within this; 408 after."),
+    keepAliveTimeout: duration.default('75s').describe("An idle client connection is closed after this. As nginx's keepalive_timeout."),
+    maxConnections: z.number().int().min(1).default(10_000).describe("Client connections open at once. When full, a new client takes the place of a connection of the client that holds the most."),
+    maxConnectionsPerClient: z.number().int().min(0).default(1000).describe("Client connections one client address may hold; more are refused; 0 = no limit (behind a proxy that is every client)."),
+    handoff: z.boolean().default(true).describe("Hand a client connection to its tenant's worker after its first request head, so later requests skip the router; false proxies every request."),
+  }).strict().default({}).describe("The router: limits on client connections and requests."),
   log: z.object({
-    /** pino level. Default info. */
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Write one line per request. Default true. */
-    access: z.boolean().default(true),
-  }).strict().default({}),
-  tenants: z.array(tenantSchema).default([]),
-  /** A folder whose *.yaml files are one tenant each. */
-  tenantsDir: z.string().optional(),
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe("pino level."),
+    access: z.boolean().default(true).describe("Write one line per request."),
+  }).strict().default({}).describe("Logging (JSON lines on stdout)."),
+  tenants: z.array(tenantSchema).default([]).describe("The tenants, one entry each."),
+  tenantsDir: z.string().optional().describe("A folder whose *.yaml files are one tenant each."),
 }).strict();
 
 export type RawConfig = z.output<typeof configSchema>;

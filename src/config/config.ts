@@ -1,7 +1,7 @@
 // The validated, defaulted, frozen config that every part of tenantd receives.
 
 /** One site: a tenant, or the public site (schema `public`). */
-export interface TenantSpec {
+export interface Site {
   readonly schema: string;
   readonly name: string;
   /** Lower-case host names and `*.suffix` wildcards. */
@@ -52,7 +52,7 @@ export interface Config {
     readonly concurrency: number;
   };
   /** The public site, if configured. */
-  readonly public: TenantSpec | undefined;
+  readonly public: Site | undefined;
   readonly workers: {
     /** Default min of every site. */
     readonly min: number;
@@ -96,7 +96,7 @@ export interface Config {
     readonly level: string;
     readonly access: boolean;
   };
-  readonly tenants: readonly TenantSpec[];
+  readonly tenants: readonly Site[];
   /** Absolute folder, if set. */
   readonly tenantsDir: string | undefined;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseDocument, LineCounter, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import type { ZodIssue, ZodType, ZodTypeDef } from 'zod';
 import { configSchema, tenantSchema, type RawTenant } from './config-schema.ts';
-import type { Config, TenantSpec } from './config.ts';
+import type { Config, Site } from './config.ts';
 import { errors } from '../errors.ts';
 import { projectRoot } from '../project-root.ts';
 import { deepFreeze } from './deep-freeze.ts';
@@ -16,7 +16,7 @@ export const defaultConfigFile = 'config/tenantd.yaml';
 export const maxConfigFileBytes = 4 * 1024 * 1024;
 /** YAML aliases one file may expand: enough for shared settings, not for a "billion laughs" file. */
 const maxAliasCount = 100;
-export const demoApp = path.join(projectRoot, 'src', 'demo', 'app.ts');
+export const demoApp = path.join(projectRoot, 'src', 'app', 'demo', 'app.ts');
 
 type KeyPath = readonly (string | number)[];
 
@@ -116,7 +116,7 @@ function readSource(source: Source, problems: string[]): unknown {
   }
 }
 
-interface Located { spec: TenantSpec; source: Source; at: KeyPath }
+interface Located { spec: Site; source: Source; at: KeyPath }
 
 /** A site's worker bounds: its own min/max (or the former `processes`), else the service's. */
 interface Scale { min: number; max: number }
@@ -127,7 +127,7 @@ function scaleOf(own: { min?: number | undefined; max?: number | undefined; proc
   return { min, max: Math.max(own.max ?? defaults.max, min, 1) };
 }
 
-function toSpec(raw: RawTenant, defaults: Scale): TenantSpec {
+function toSpec(raw: RawTenant, defaults: Scale): Site {
   return Object.freeze({
     schema: raw.schema,
     name: raw.name ?? raw.schema,
@@ -237,7 +237,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     workers: {
       ...scale,
       ports: raw.workers.ports,
-      startConcurrency: raw.workers.startConcurrency,
+      startConcurrency: raw.workers.startConcurrency ?? os.availableParallelism(),
       startTimeout: raw.workers.startTimeout,
       stopTimeout: raw.workers.stopTimeout,
       idleTimeout: raw.workers.idleTimeout,
@@ -251,7 +251,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** Two tenants may not share a schema, and no host name may be claimed twice. */
-function checkUnique(located: Located[], site: TenantSpec | undefined, problems: string[]): void {
+function checkUnique(located: Located[], site: Site | undefined, problems: string[]): void {
   const schemas = new Map<string, Located>();
   const hosts = new Map<string, string>();
   if (site) for (const host of site.hosts) hosts.set(host, 'the public site');

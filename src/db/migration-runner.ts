@@ -11,16 +11,9 @@ import pg from 'pg';
 import { pinnedOptions } from './tenant-credentials.ts';
 import { migrationFiles, migrationName, migrationTable } from './migration-files.ts';
 import { sqlStateOf } from './sql-state.ts';
+import type { MigrationContext, MigrationModule } from '../app/migration-context.ts';
 
 export { migrationTable };
-
-/** The second argument a migration's `up` receives. */
-export interface MigrationContext {
-  /** The schema being migrated (`public` for shared migrations). */
-  readonly schema: string;
-  /** Grant SELECT to this role to let every tenant read a shared table. */
-  readonly sharedReaderRole: string;
-}
 
 export interface SchemaMigrationResult {
   readonly schema: string;
@@ -42,7 +35,6 @@ export interface SchemaMigrationOptions {
 }
 
 
-type MigrationModule = { up: (db: Kysely<any>, ctx: MigrationContext) => Promise<void>; down?: (db: Kysely<any>, ctx: MigrationContext) => Promise<void> };
 const loaded = new Map<string, Promise<[string, MigrationModule][]>>();
 
 /** A migration module: TypeScript compiled first (no loader needed), JavaScript as it is. */

@@ -6,7 +6,7 @@
 // migrations were applied: a tenant with nothing to do costs no query of its
 // own, so a no-op run over a thousand tenants takes about a second, not 40.
 // `force` (migrate --tenant) does every step regardless.
-import type { TenantSpec } from '../config/config.ts';
+import type { Site } from '../config/config.ts';
 import { mapBounded } from './map-bounded.ts';
 import { migrateSchema, type SchemaMigrationResult } from './migration-runner.ts';
 import type { Provisioner } from './provisioner.ts';
@@ -28,7 +28,7 @@ export interface SiteResult extends SchemaMigrationResult {
 export interface ProvisionSitesOptions {
   adminUrl: string;
   provisioner: Provisioner;
-  sites: readonly TenantSpec[];
+  sites: readonly Site[];
   folders: { shared: string; tenant: string };
   concurrency: number;
   /** SCRAM verifiers of the login passwords to set, by schema (serve); without one a role keeps its password. */
@@ -63,7 +63,7 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   const registry = new Map((await provisioner.registry()).map((r) => [r.schema, r]));
   const sharedTables = await provisioner.sharedTables();
   const expected = migrationNames(folders.tenant);
-  const provisioned: TenantSpec[] = [];
+  const provisioned: Site[] = [];
   const failed = new Map<string, SiteResult>();
   for (const site of options.sites) {
     try {

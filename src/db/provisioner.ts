@@ -6,7 +6,7 @@
 // on the same shared table fail with "tuple concurrently updated".
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Config, TenantSpec } from '../config/config.ts';
+import type { Config, Site } from '../config/config.ts';
 import { errors } from '../errors.ts';
 import { isSiteSchemaName, isTenantSchemaName } from './schema-name.ts';
 
@@ -137,7 +137,7 @@ export class Provisioner {
    * Creates or updates a site's role and schema, grants it the shared reads, and
    * records it in the registry. With a SCRAM verifier, the role logs in with its password.
    */
-  provision(spec: TenantSpec, verifier?: string): Promise<void> {
+  provision(spec: Site, verifier?: string): Promise<void> {
     return this.#locked(async (c) => {
       const role = this.roleOf(spec.schema);
       const r = c.escapeIdentifier(role);
@@ -190,7 +190,7 @@ export class Provisioner {
    * What provision(spec, verifier) sets, as a fingerprint: `<settings hash>:<password hash>`.
    * Without a verifier (migrate), the password part is `*`: it matches any.
    */
-  fingerprint(spec: TenantSpec, sharedTables: readonly string[], verifier?: string): string {
+  fingerprint(spec: Site, sharedTables: readonly string[], verifier?: string): string {
     const o = this.#options;
     const settings = JSON.stringify([this.database, spec.schema, this.roleOf(spec.schema), spec.name, spec.hosts, spec.settings, o.connectionLimit, o.statementTimeout, sharedTables]);
     const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
 import type { Logger } from 'pino';
 import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
-import type { Config, TenantSpec } from '../config/config.ts';
+import type { Config, Site } from '../config/config.ts';
 import { loadConfigOffThread } from '../config/load-config-off-thread.ts';
 import { errors } from '../errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
@@ -42,9 +42,9 @@ export interface ServiceOptions {
 
 /** A site that could not be provisioned: every request gets 503. */
 class UnavailableSite implements Upstream {
-  readonly site: TenantSpec;
+  readonly site: Site;
   readonly error: string;
-  constructor(site: TenantSpec, error: string) {
+  constructor(site: Site, error: string) {
     this.site = site;
     this.error = error;
   }
@@ -58,7 +58,7 @@ class UnavailableSite implements Upstream {
   closeConnection(): void {}
 }
 
-type Site = WorkerGroup | UnavailableSite;
+type ServedSite = WorkerGroup | UnavailableSite;
 
 export type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
@@ -103,7 +103,7 @@ export class Service {
   #forwarder: Forwarder | undefined;
   #router: Router | undefined;
   #admin: http.Server | undefined;
-  #sites = new Map<string, Site>();
+  #sites = new Map<string, ServedSite>();
   /** Groups that left the routes and are finishing their requests. */
   readonly #draining = new Set<Promise<void>>();
   /** Tenant role passwords derive from it: the same on every node and at every start. */
@@ -247,7 +247,7 @@ export class Service {
    * waits until each is ready or has failed. Sites that could not be provisioned
    * become UnavailableSite.
    */
-  async #startSites(config: Config, sites: TenantSpec[]): Promise<Map<string, Site>> {
+  async #startSites(config: Config, sites: Site[]): Promise<Map<string, ServedSite>> {
     const provisioner = this.#provisioner!;
     const verifiers = new Map(sites.map((site) => [site.schema, this.#secret!.verifier(provisioner.database, provisioner.roleOf(site.schema))]));
     const provisioned = await provisionSites({
@@ -259,7 +259,7 @@ export class Service {
       verifiers,
       onResult: (r) => this.#logResult(r),
     });
-    const started = new Map<string, Site>();
+    const started = new Map<string, ServedSite>();
     provisioned.sites.forEach((result, i) => {
       const spec = sites[i]!;
       started.set(spec.schema, result.ok ? this.#startGroup(config, spec) : new UnavailableSite(spec, result.error ?? 'failed'));
@@ -273,7 +273,7 @@ export class Service {
     else this.#log.error({ tenant: result.schema, stage: result.stage, error: result.error }, 'provisioning failed; the tenant answers 503');
   }
 
-  #startGroup(config: Config, spec: TenantSpec): WorkerGroup {
+  #startGroup(config: Config, spec: Site): WorkerGroup {
     const role = this.#provisioner!.roleOf(spec.schema);
     return new WorkerGroup({
       site: spec,
@@ -308,7 +308,7 @@ export class Service {
     });
   }
 
-  #routes(sites: Map<string, Site>): HostTable<Upstream> {
+  #routes(sites: Map<string, ServedSite>): HostTable<Upstream> {
     const table = new HostTable<Upstream>();
     for (const site of sites.values()) for (const host of site.site.hosts) table.add(host, site);
     return table;
@@ -322,7 +322,7 @@ export class Service {
   }
 
   /** Lets a group finish its requests and exit, without holding up the caller. */
-  #drain(site: Site): void {
+  #drain(site: ServedSite): void {
     if (!(site instanceof WorkerGroup)) return;
     const done = site.stop().finally(() => this.#draining.delete(done));
     this.#draining.add(done);
@@ -374,6 +374,7 @@ export class Service {
       ...loaded,
       listen: current.listen,
       admin: current.admin,
+      adminToken: current.adminToken,
       database: Object.freeze({
         ...loaded.database,
         ...Object.fromEntries(startBoundDatabaseKeys.map((key) => [key, current.database[key]])),
@@ -387,7 +388,7 @@ export class Service {
     const previous = { secret: this.#secret, app: this.#app };
     this.#secret = secret;
     this.#app = app;
-    let started: Map<string, Site>;
+    let started: Map<string, ServedSite>;
     try {
       started = await this.#startSites(next, [...diff.added, ...diff.changed]);
     } catch (error) {
@@ -396,8 +397,8 @@ export class Service {
       throw error;
     }
     const failed: { schema: string; error: string }[] = [];
-    const sites = new Map<string, Site>();
-    const retired: Site[] = [];
+    const sites = new Map<string, ServedSite>();
+    const retired: ServedSite[] = [];
     for (const spec of sitesOf(next)) {
       const old = this.#sites.get(spec.schema);
       const fresh = started.get(spec.schema);
@@ -429,7 +430,7 @@ export class Service {
     for (const site of retired) this.#drain(site);
     await this.#provisioner!.syncRegistry(next.tenants.map((t) => t.schema));
 
-    const names = (specs: TenantSpec[]) => specs.map((s) => s.schema);
+    const names = (specs: Site[]) => specs.map((s) => s.schema);
     const result: ReloadResult = {
       ok: true,
       added: names(diff.added),

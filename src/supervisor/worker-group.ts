@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
-import type { TenantSpec } from '../config/config.ts';
+import type { Site } from '../config/config.ts';
 import { LiveWorkers } from './live-workers.ts';
 import { StartGate } from './start-gate.ts';
 import { WorkerSlot, type SlotOwner } from './worker-slot.ts';
@@ -16,7 +16,7 @@ export { failedAfter, healthyAfter } from './worker-slot.ts';
 export type { ForkWorker, GroupState, WorkerGroupOptions, WorkerHandle, WorkerState, WorkerStatus } from './worker-types.ts';
 
 export class WorkerGroup extends EventEmitter implements SlotOwner {
-  readonly site: TenantSpec;
+  readonly site: Site;
   readonly #slots: WorkerSlot[] = [];
   readonly #byPort = new Map<number, WorkerSlot>();
   readonly #options: BoundOptions;

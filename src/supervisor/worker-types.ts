@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RequestCounts } from '../http/request-stats.ts';
-import type { TenantSpec } from '../config/config.ts';
+import type { Site } from '../config/config.ts';
 import type { PrimaryMessage } from '../worker/worker-messages.ts';
 import type { LiveWorkers } from './live-workers.ts';
 import type { PortPool } from './port-pool.ts';
@@ -26,7 +26,7 @@ export interface WorkerHandle {
 export type ForkWorker = () => WorkerHandle;
 
 export interface WorkerGroupOptions {
-  site: TenantSpec;
+  site: Site;
   /** The start message, but for the port, which each worker gets from `ports`. */
   start: Omit<Extract<PrimaryMessage, { type: 'start' }>, 'port'>;
   ports: PortPool;

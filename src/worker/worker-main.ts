@@ -12,7 +12,7 @@ import { createTenantDatabase } from '../db/tenant-database.ts';
 import { DatabaseUnavailableError } from '../errors.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
 import { createLogger, redactUrls } from '../log/logger.ts';
-import type { AppFactory } from './app-context.ts';
+import type { AppFactory } from '../app/app-context.ts';
 import { HandedOff } from './handed-off.ts';
 import type { PrimaryMessage, WorkerMessage } from './worker-messages.ts';
 

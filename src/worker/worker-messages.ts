@@ -3,13 +3,13 @@
 import type { TenantCredentials } from '../db/tenant-credentials.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import type { RequestCounts } from '../http/request-stats.ts';
-import type { AppTenant } from './app-context.ts';
+import type { AppSite } from '../app/app-context.ts';
 
 export type PrimaryMessage =
   /** Sent once after fork: what to serve and with which (tenant-only) credentials. */
   | {
     type: 'start';
-    tenant: AppTenant;
+    tenant: AppSite;
     /** Absolute path of the application module. */
     app: string;
     credentials: TenantCredentials;

@@ -3,16 +3,13 @@
 import type { RequestListener, Server } from 'node:http';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { Site } from '../config/config.ts';
 
-export interface AppTenant {
-  readonly schema: string;
-  readonly name: string;
-  readonly hosts: readonly string[];
-  readonly settings: Readonly<Record<string, unknown>>;
-}
+/** The site (a tenant, or the public site) as its application sees it: the config's entry without the worker counts. */
+export type AppSite = Omit<Site, 'min' | 'max'>;
 
 export interface AppContext<DB = any> {
-  readonly tenant: AppTenant;
+  readonly tenant: AppSite;
   /** Connections pinned to the tenant schema, logged in as the tenant role. */
   readonly db: Kysely<DB>;
   /** Bound to the tenant. */
