@@ -100,6 +100,8 @@ another) and, if \`tenantsDir\` names a folder, one file per tenant in it.
 Unknown keys are errors. Every problem is reported at once with its file, line
 and key; \`tenantd check\` validates a file without starting anything.
 
+A config file may be at most 4 MiB and expand at most 100 YAML aliases; a
+reload reads and validates it in a worker thread, so routing never waits for it.
 Relative paths are relative to the config file's folder. Durations are
 milliseconds or a number with \`ms\`, \`s\`, \`m\` or \`h\`; sizes are bytes or a
 number with \`k\`, \`m\` or \`g\` (binary, as nginx). Environment variables:
