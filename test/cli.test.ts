@@ -92,3 +92,30 @@ test('status names what is wrong with the admin API in one line: no service ther
   assert.match(refused.stderr, /^tenantd: TENANTD_ADMIN_UNAUTHORIZED: the admin API at 127\.0\.0\.1:\d+ refused the request: set TENANTD_ADMIN_TOKEN/);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
 });
+
+test('a database that cannot be reached: one line naming the server and the reason, no password, exit 1', async (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': `tenants:\n${tenants('acme')}\n` });
+  // A port nothing listens on (the reserved port 1 on loopback refuses at once).
+  const result = await runCli(['tenants', 'list', '-c', path.join(dir, 'tenantd.yaml')], { TENANTD_DATABASE_URL: 'postgres://ops:pa55word-x@127.0.0.1:1/fleet' });
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /^tenantd: TENANTD_DATABASE_UNREACHABLE: cannot connect to 127\.0\.0\.1:1\/fleet: .*ECONNREFUSED.*\n$/);
+  assert.ok(!result.stderr.includes('pa55word-x'));
+});
+
+test('a role of the tenant\'s name that tenantd did not create is never taken over: TENANTD_ROLE_FOREIGN, that tenant only', async (t) => {
+  const db = await createTestDatabase();
+  t.after(() => db.drop());
+  // Someone else's role, with the name tenantd would give globex's role.
+  await query(db.url, `create role ${db.name}_globex nologin`);
+  const dir = writeFiles(t, { 'tenantd.yaml': `database:\n  url: ${db.url}\ntenants:\n${tenants('acme', 'globex')}\n` });
+  const result = await runCli(['migrate', '-c', path.join(dir, 'tenantd.yaml')]);
+  assert.equal(result.code, 1);
+  assert.match(result.stdout + result.stderr, /globex.*TENANTD_ROLE_FOREIGN: role \S*globex exists but was not created by this tenantd database; choose another database\.rolePrefix/);
+  assert.match(result.stdout, /acme/);
+  // acme was provisioned; the foreign role is untouched (still no login, no schema).
+  const schemas = await query(db.url, "select nspname from pg_namespace where nspname in ('acme', 'globex') order by 1");
+  assert.deepEqual(schemas.rows.map((r) => r.nspname), ['acme']);
+  const role = await query(db.url, 'select rolcanlogin from pg_roles where rolname = $1', [`${db.name}_globex`]);
+  assert.equal(role.rows[0].rolcanlogin, false);
+});

@@ -123,14 +123,6 @@ test('tenantsDir adds one tenant per YAML file, and its errors name that file', 
   assert.deepEqual(problems(() => loadConfig(path.join(bad, 'tenantd.yaml'), {})), ['colour at tenants.d/x.yaml:3 — unknown key']);
 });
 
-test('the shipped config is the demo: acme and globex on port 8080 with the embedded database', () => {
-  const config = loadConfig(path.resolve(import.meta.dirname, '../config/tenantd.yaml'), {});
-  assert.equal(config.listen.port, 8080);
-  assert.equal(config.database.url, undefined);
-  assert.equal(config.database.dataDir, path.resolve(import.meta.dirname, '../data'));
-  assert.deepEqual(config.tenants.map((x) => [x.schema, x.hosts]), [['acme', ['acme.localhost']], ['globex', ['globex.localhost']]]);
-});
-
 test('tenantd check exits 0 for a valid config and 1 with every error, without a stack trace', async (t) => {
   const good = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n' });
   const ok = await runCli(['check', '-c', path.join(good, 'tenantd.yaml')]);
