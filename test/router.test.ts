@@ -50,6 +50,16 @@ for (const { handoff, label } of routerModes) {
     assert.equal(headers['x-forwarded-host'], 'acme.test:1234');
     assert.match(headers['x-request-id'], /^[0-9a-f-]{36}$/);
     assert.equal(reply.headers['x-request-id'], headers['x-request-id']);
+
+    // A client's X-Request-Id is kept when it is a plain token, replaced when it
+    // could forge a log line or a header (spaces, quotes, overlong).
+    const kept = await s.get('acme.test', '/headers', { headers: { 'x-request-id': 'lb-7f3a.01_x' } });
+    assert.equal(kept.json()['x-request-id'], 'lb-7f3a.01_x');
+    assert.equal(kept.headers['x-request-id'], 'lb-7f3a.01_x');
+    for (const forged of ['a b', 'x"}, "status": 200', 'x'.repeat(129)]) {
+      const replaced = await s.get('acme.test', '/headers', { headers: { 'x-request-id': forged } });
+      assert.match(replaced.json()['x-request-id'], /^[0-9a-f-]{36}$/, forged);
+    }
   });
 
   test(`a body over the limit gets 413 and never reaches the worker${label}`, async (t) => {
