@@ -1,5 +1,6 @@
-// The registry of errors a user can cause: each has a code, a message that says
-// what to do, and the HTTP status the admin API answers with.
+// The registry of errors tenantd reports: each is a class with a code, a message
+// that says what to do, and the HTTP status the admin API answers with.
+import { schemaNamePattern } from './db/schema-name.ts';
 
 export class TenantdError extends Error {
   readonly code: string;
@@ -20,6 +21,12 @@ export class TenantdError extends Error {
  * the application lets through. The pool recovers by itself.
  */
 export class DatabaseUnavailableError extends TenantdError {
+  static readonly code = 'TENANTD_DATABASE_UNAVAILABLE';
+  static readonly statusCode = 503;
+  static revive(message: string): TenantdError {
+    return new DatabaseUnavailableError(message.replace(/^TENANTD_DATABASE_UNAVAILABLE: the database cannot be reached: /, ''));
+  }
+
   /** Seconds a client should wait before trying again. */
   readonly retryAfter = 5;
   /** PostgreSQL's SQLSTATE, when the server said why (53300: the role's connection limit). */
@@ -39,36 +46,72 @@ export class DatabaseUnavailableError extends TenantdError {
   }
 }
 
-function define<A extends unknown[]>(code: string, statusCode: number, format: (...args: A) => string) {
-  return (...args: A) => new TenantdError(code, format(...args), statusCode);
+/** One entry of the registry: a constructor with its code and HTTP status. */
+export interface ErrorClass<A extends unknown[]> {
+  new (...args: A): TenantdError;
+  readonly code: string;
+  readonly statusCode: number;
+  /** The same error from its message alone: one that crossed a thread or process boundary. */
+  revive(message: string): TenantdError;
 }
 
+function define<A extends unknown[]>(code: string, statusCode: number, format: (...args: A) => string): ErrorClass<A> {
+  class Defined extends TenantdError {
+    static readonly code = code;
+    static readonly statusCode = statusCode;
+    constructor(...args: A) {
+      super(code, format(...args), statusCode);
+    }
+
+    static revive(message: string): TenantdError {
+      return Reflect.construct(TenantdError, [code, message, statusCode], Defined) as TenantdError;
+    }
+  }
+  return Defined;
+}
+
+/**
+ * Every error tenantd reports, by name: `throw new errors.ConfigInvalid(lines)`,
+ * `error instanceof errors.ConfigInvalid`, or `error.code`. The admin API
+ * answers with an error's statusCode.
+ */
 export const errors = {
-  configInvalid: define('TENANTD_CONFIG_INVALID', 422, (lines: string[]) =>
+  ConfigInvalid: define('TENANTD_CONFIG_INVALID', 422, (lines: string[]) =>
     lines.length === 1 ? lines[0]! : `${lines.length} problems\n  ${lines.join('\n  ')}`),
-  configUnreadable: define('TENANTD_CONFIG_UNREADABLE', 422, (file: string, reason: string) =>
+  ConfigUnreadable: define('TENANTD_CONFIG_UNREADABLE', 422, (file: string, reason: string) =>
     `cannot read ${file}: ${reason}`),
-  usage: define('TENANTD_USAGE', 400, (message: string) => `${message} (see --help)`),
-  schemaName: define('TENANTD_SCHEMA_NAME', 400, (name: string) =>
-    `"${name}" is not a tenant schema name: expected ^[a-z][a-z0-9_]{0,47}$, not pg_*, not public`),
-  databaseUnreachable: define('TENANTD_DATABASE_UNREACHABLE', 503, (target: string, reason: string) =>
+  Usage: define('TENANTD_USAGE', 400, (message: string) => `${message} (see --help)`),
+  SchemaName: define('TENANTD_SCHEMA_NAME', 400, (name: string) =>
+    `"${name}" is not a tenant schema name: expected ${schemaNamePattern}, not pg_*, not public`),
+  DatabaseUnreachable: define('TENANTD_DATABASE_UNREACHABLE', 503, (target: string, reason: string) =>
     `cannot connect to ${target}: ${reason}`),
-  embeddedFailed: define('TENANTD_EMBEDDED_FAILED', 500, (reason: string) =>
+  /** Thrown to an application by a query while the database cannot be reached. */
+  DatabaseUnavailable: DatabaseUnavailableError,
+  EmbeddedFailed: define('TENANTD_EMBEDDED_FAILED', 500, (reason: string) =>
     `the embedded PostgreSQL did not start: ${reason}`),
-  roleForeign: define('TENANTD_ROLE_FOREIGN', 409, (role: string) =>
+  RoleForeign: define('TENANTD_ROLE_FOREIGN', 409, (role: string) =>
     `role ${role} exists but was not created by this tenantd database; choose another database.rolePrefix`),
-  tenantInConfig: define('TENANTD_TENANT_IN_CONFIG', 409, (schema: string) =>
+  TenantInConfig: define('TENANTD_TENANT_IN_CONFIG', 409, (schema: string) =>
     `tenant ${schema} is still in the config; remove it and reload before dropping its data`),
-  tenantUnknown: define('TENANTD_TENANT_UNKNOWN', 404, (schema: string) =>
+  TenantUnknown: define('TENANTD_TENANT_UNKNOWN', 404, (schema: string) =>
     `no tenant ${schema} in the registry`),
-  serviceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
+  ServiceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
-  listenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
+  ListenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
     `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : 'admin'})`),
-  buildFailed: define('TENANTD_BUILD_FAILED', 422, (file: string, reason: string) =>
+  BuildFailed: define('TENANTD_BUILD_FAILED', 422, (file: string, reason: string) =>
     `cannot compile ${file}: ${reason}`),
-  wrongUser: define('TENANTD_WRONG_USER', 403, (folder: string, owner: string) =>
+  WrongUser: define('TENANTD_WRONG_USER', 403, (folder: string, owner: string) =>
     `the data folder ${folder} belongs to user ${owner}; run tenantd as that user (sudo -u ${owner} tenantd …)`),
-  adminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>
+  AdminUnauthorized: define('TENANTD_ADMIN_UNAUTHORIZED', 401, (address: string) =>
     `the admin API at ${address} refused the request: set TENANTD_ADMIN_TOKEN (or adminToken in the config) to its token`),
+  PortsExhausted: define('TENANTD_PORTS_EXHAUSTED', 503, (size: number, from: number, to: number) =>
+    `all ${size} ports of workers.ports (${from}-${to}) are in use; widen the range`),
+  Stopping: define('TENANTD_STOPPING', 503, () => 'the service is shutting down'),
+  ReloadFailed: define('TENANTD_RELOAD_FAILED', 500, (reason: string) => `the reload failed: ${reason}`),
 };
+
+/** The registry's entry for `code`, if it has one. */
+export function errorClassOf(code: string): ErrorClass<never[]> | undefined {
+  return Object.values(errors).find((entry) => entry.code === code) as ErrorClass<never[]> | undefined;
+}

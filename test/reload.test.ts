@@ -60,6 +60,8 @@ test('a rejected reload leaves the running config untouched and says why', async
   const admin = await request(s.service.adminAddress.port, { host: '127.0.0.1', method: 'POST', path: '/reload' });
   assert.equal(admin.status, 422);
   assert.equal(admin.json().ok, false);
+  assert.equal(admin.json().code, 'TENANTD_CONFIG_INVALID');
+  assert.equal((result as { code: string }).code, 'TENANTD_CONFIG_INVALID');
 });
 
 test('a changed tenant whose new workers cannot start keeps its old ones', async (t) => {

@@ -54,7 +54,7 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
       case 'POST /reload':
         req.resume();
         target.reload().then(
-          (result) => json(res, result.ok ? 200 : 422, result),
+          (result) => json(res, result.ok ? 200 : result.statusCode, result),
           (error: unknown) => {
             log.error({ err: error }, 'reload failed');
             json(res, 500, { ok: false, error: (error as Error).message });

@@ -81,7 +81,7 @@ export async function bundle(entry: string, name: string): Promise<string> {
     output = result.outputFiles[0]!.contents;
   } catch (error) {
     const failure = error as { errors?: Message[]; message: string };
-    throw errors.buildFailed(path.basename(entry), failure.errors?.length ? describe(failure.errors) : failure.message);
+    throw new errors.BuildFailed(path.basename(entry), failure.errors?.length ? describe(failure.errors) : failure.message);
   }
   const hash = createHash('sha256').update(output).digest('hex').slice(0, 16);
   const file = path.join(bundleDir, `${name}-${hash}.mjs`);

@@ -17,18 +17,18 @@ export function adminRequest(target: { admin: Address; token: string | undefined
       res.on('data', (c: string) => { text += c; });
       res.on('end', () => {
         if (res.statusCode === 401) {
-          reject(errors.adminUnauthorized(where));
+          reject(new errors.AdminUnauthorized(where));
           return;
         }
         try {
           resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
         } catch {
-          reject(errors.serviceUnreachable(where, `answered ${res.statusCode} with something that is not JSON`));
+          reject(new errors.ServiceUnreachable(where, `answered ${res.statusCode} with something that is not JSON`));
         }
       });
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout / 1000}s`)));
-    req.on('error', (error: NodeJS.ErrnoException) => reject(errors.serviceUnreachable(where, error.code ?? error.message)));
+    req.on('error', (error: NodeJS.ErrnoException) => reject(new errors.ServiceUnreachable(where, error.code ?? error.message)));
     req.end();
   });
 }

@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     return name || argv.length > 0 ? 0 : 2;
   }
   const command = commands[name];
-  if (!command) throw errors.usage(`unknown command "${name}"`);
+  if (!command) throw new errors.Usage(`unknown command "${name}"`);
   const rest = [...argv];
   for (const word of name.split(' ')) rest.splice(rest.indexOf(word), 1);
   const options = {
@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw errors.usage(`tenantd ${name}: ${(error as Error).message}`);
+    throw new errors.Usage(`tenantd ${name}: ${(error as Error).message}`);
   }
   if (parsed.values.help) {
     process.stdout.write(`${commandHelp(name, command)}\n`);
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof TenantdError) {
       process.stderr.write(`tenantd: ${error.message}\n`);
-      process.exitCode = error.code === 'TENANTD_USAGE' ? 2 : 1;
+      process.exitCode = error instanceof errors.Usage ? 2 : 1;
     } else if (sqlStateOf(error) !== undefined) {
       // A refusal from PostgreSQL: its message is the useful part.
       process.stderr.write(`tenantd: database error: ${(error as Error).message} (SQLSTATE ${sqlStateOf(error)})\n`);

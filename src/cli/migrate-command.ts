@@ -17,9 +17,9 @@ export const migrateCommand: Command = {
     const config = readConfig(values);
     const only = (values.tenant as string[] | undefined) ?? [];
     const unknown = only.filter((s) => !config.tenants.some((t) => t.schema === s));
-    if (unknown.length > 0) throw errors.usage(`--tenant ${unknown.join(', ')}: not a tenant in the config`);
+    if (unknown.length > 0) throw new errors.Usage(`--tenant ${unknown.join(', ')}: not a tenant in the config`);
     const concurrency = values.concurrency === undefined ? config.migrations.concurrency : Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw errors.usage('--concurrency: expected a whole number ≥ 1');
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new errors.Usage('--concurrency: expected a whole number ≥ 1');
     const sites = only.length > 0
       ? config.tenants.filter((t) => only.includes(t.schema))
       : [...(config.public ? [config.public] : []), ...config.tenants];

@@ -68,9 +68,9 @@ export const tenantsDropCommand: Command = {
   options: { yes: { type: 'boolean' } },
   async run(values, positionals) {
     const config = readConfig(values);
-    if (positionals.length !== 1) throw errors.usage('tenants drop takes exactly one schema');
+    if (positionals.length !== 1) throw new errors.Usage('tenants drop takes exactly one schema');
     const schema = positionals[0]!;
-    if (!values.yes) throw errors.usage(`dropping ${schema} deletes its data for good; add --yes`);
+    if (!values.yes) throw new errors.Usage(`dropping ${schema} deletes its data for good; add --yes`);
     await withDatabase(config, (_db, provisioner) => provisioner.drop(schema, config.tenants.map((t) => t.schema)));
     process.stdout.write(`dropped schema ${schema} and its role\n`);
     return 0;

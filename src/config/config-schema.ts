@@ -1,7 +1,7 @@
 // The shape of tenantd.yaml: every key, its default and what it expects.
 // Validation happens once, in load-config.ts; everything after gets `Config`.
 import { z } from 'zod';
-import { schemaNamePattern, isTenantSchemaName } from '../db/schema-name.ts';
+import { isTenantSchemaName, rolePrefixPattern, schemaNamePattern } from '../db/schema-name.ts';
 
 const hostPattern = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -77,7 +77,7 @@ export const configSchema = z.object({
     dataDir: z.string().optional().describe("Embedded PostgreSQL data directory. Default data/ beside the config's project (see load-config)."),
     port: z.number().int().min(1).max(65535).optional().describe("Embedded PostgreSQL port; default: a free port chosen at first start."),
     poolSize: z.number().int().min(1).max(100).default(5).describe("Connections per worker pool."),
-    rolePrefix: z.string().regex(/^[a-z][a-z0-9_]{0,13}$/, 'expected ^[a-z][a-z0-9_]{0,13}$').optional().describe("Prefix of the tenant roles' names. Default: derived from the database name."),
+    rolePrefix: z.string().regex(new RegExp(rolePrefixPattern), `expected ${rolePrefixPattern}`).optional().describe("Prefix of the tenant roles' names. Default: derived from the database name."),
     connectionLimit: z.number().int().min(1).default(20).describe("Most connections one tenant role may hold (CONNECTION LIMIT)."),
     statementTimeout: duration.default('30s').describe("statement_timeout of tenant connections; 0 disables."),
     maxConnections: z.number().int().min(1).optional().describe("Connections all workers together may hold; live workers are capped at this / poolSize. Default: 80% of the server's max_connections less its reserve and 10."),

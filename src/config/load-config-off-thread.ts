@@ -6,7 +6,7 @@ import { bundle } from '../build/bundle.ts';
 import { projectRoot } from '../project-root.ts';
 import type { Config } from './config.ts';
 import { deepFreeze } from './deep-freeze.ts';
-import { errors, TenantdError } from '../errors.ts';
+import { errorClassOf, errors } from '../errors.ts';
 
 /** Heap for one config read: far more than any real config needs, far less than the machine. */
 const threadHeapMb = 256;
@@ -32,16 +32,17 @@ export async function loadConfigOffThread(file: string, env: NodeJS.ProcessEnv):
       if (reply.ok) return resolve(deepFreeze(reply.config));
       // The thread's error, with its code, as loadConfig would have thrown it.
       const [code, ...rest] = reply.message.split(': ');
-      reject(reply.code && code === reply.code ? new TenantdError(reply.code, rest.join(': '), 422) : errors.configUnreadable(file, reply.message));
+      const known = reply.code && code === reply.code ? errorClassOf(reply.code) : undefined;
+      reject(known ? known.revive(rest.join(': ')) : new errors.ConfigUnreadable(file, reply.message));
     });
     worker.once('error', (error: Error & { code?: string }) => {
       if (settled) return;
       settled = true;
       const reason = error.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `reading it needs more than ${threadHeapMb} MB` : error.message;
-      reject(errors.configUnreadable(file, reason));
+      reject(new errors.ConfigUnreadable(file, reason));
     });
     worker.once('exit', (code) => {
-      if (!settled) reject(errors.configUnreadable(file, `the config reader exited with code ${code}`));
+      if (!settled) reject(new errors.ConfigUnreadable(file, `the config reader exited with code ${code}`));
     });
   });
 }

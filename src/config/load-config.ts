@@ -36,7 +36,7 @@ class Source {
       if (size > maxConfigFileBytes) throw Object.assign(new Error(), { code: `${size} bytes, over the limit of ${maxConfigFileBytes}` });
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw errors.configUnreadable(label, (error as NodeJS.ErrnoException).code ?? String(error));
+      throw new errors.ConfigUnreadable(label, (error as NodeJS.ErrnoException).code ?? String(error));
     }
     this.doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true });
   }
@@ -161,9 +161,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const main = new Source(absolute, path.basename(absolute));
   const problems: string[] = [];
   const value = readSource(main, problems);
-  if (value === undefined) throw errors.configInvalid(problems);
+  if (value === undefined) throw new errors.ConfigInvalid(problems);
   const raw = validate(main, configSchema, value, problems);
-  if (!raw) throw errors.configInvalid(problems);
+  if (!raw) throw new errors.ConfigInvalid(problems);
 
   checkScaleKeys(main, ['workers'], raw.workers, problems);
   const scale = scaleOf(raw.workers, { min: 1, max: 1 });
@@ -206,7 +206,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       problems.push(main.problem(['migrations', key], `no folder ${folder}: expected a folder of migration files`));
     }
   }
-  if (problems.length > 0) throw errors.configInvalid(problems);
+  if (problems.length > 0) throw new errors.ConfigInvalid(problems);
 
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
   const dataDir = path.resolve(dir, raw.database.dataDir ?? 'data');

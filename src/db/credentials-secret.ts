@@ -32,7 +32,7 @@ export class CredentialsSecret {
       text = readFileSync(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' || !create) throw errors.configUnreadable(file, `${code ?? error}: the tenant credentials secret (database.secretFile)`);
+      if (code !== 'ENOENT' || !create) throw new errors.ConfigUnreadable(file, `${code ?? error}: the tenant credentials secret (database.secretFile)`);
       text = randomBytes(secretBytes).toString('base64url');
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       // wx: two nodes creating it at once keep the first.
@@ -43,8 +43,8 @@ export class CredentialsSecret {
       }
     }
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
-    if (lines.length === 0) throw errors.configUnreadable(file, 'empty: expected one secret per line (database.secretFile)');
-    if (lines.some((l) => l.length < 16)) throw errors.configUnreadable(file, 'a secret is shorter than 16 characters (database.secretFile)');
+    if (lines.length === 0) throw new errors.ConfigUnreadable(file, 'empty: expected one secret per line (database.secretFile)');
+    if (lines.some((l) => l.length < 16)) throw new errors.ConfigUnreadable(file, 'a secret is shorter than 16 characters (database.secretFile)');
     return new CredentialsSecret(lines);
   }
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config, Site } from '../config/config.ts';
 import { errors } from '../errors.ts';
-import { isSiteSchemaName, isTenantSchemaName } from './schema-name.ts';
+import { isSiteSchemaName, isTenantSchemaName, maxRolePrefixLength } from './schema-name.ts';
 
 export const registryTable = 'tenantd_tenants';
 
@@ -56,12 +56,12 @@ export class Provisioner {
   constructor(options: ProvisionerOptions) {
     this.#options = options;
     this.database = decodeURIComponent(new URL(options.adminUrl).pathname.slice(1)) || 'postgres';
-    this.rolePrefix = options.rolePrefix ?? `${this.database.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^[^a-z]/, 't').slice(0, 14)}_`;
+    this.rolePrefix = options.rolePrefix ?? `${this.database.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^[^a-z]/, 't').slice(0, maxRolePrefixLength - 1)}_`;
   }
 
   /** The role of a site; `public` gets the public-site role. Names no schema can produce for `_`-led suffixes. */
   roleOf(schema: string): string {
-    if (!isSiteSchemaName(schema)) throw errors.schemaName(schema);
+    if (!isSiteSchemaName(schema)) throw new errors.SchemaName(schema);
     return schema === 'public' ? `${this.rolePrefix}_public` : `${this.rolePrefix}${schema}`;
   }
 
@@ -101,7 +101,7 @@ export class Provisioner {
       await client.connect();
     } catch (error) {
       const url = new URL(this.#options.adminUrl);
-      throw errors.databaseUnreachable(`${url.hostname}:${url.port || 5432}/${this.database}`, (error as Error).message);
+      throw new errors.DatabaseUnreachable(`${url.hostname}:${url.port || 5432}/${this.database}`, (error as Error).message);
     }
     this.#serverVersion = Number((await client.query('show server_version_num')).rows[0].server_version_num);
     this.#client = client;
@@ -180,7 +180,7 @@ export class Provisioner {
       await c.query(`create role ${r} ${attributes}`);
       await c.query(`comment on role ${r} is ${c.escapeLiteral(marker)}`);
     } else if (found.rows[0].marker !== marker) {
-      throw errors.roleForeign(role);
+      throw new errors.RoleForeign(role);
     } else {
       await c.query(`alter role ${r} ${attributes}`);
     }
@@ -244,11 +244,11 @@ export class Provisioner {
 
   /** Drops a removed tenant's schema (cascade) and role. Refuses a tenant still in the config. */
   drop(schema: string, inConfig: readonly string[]): Promise<void> {
-    if (!isTenantSchemaName(schema)) return Promise.reject(errors.schemaName(schema));
-    if (inConfig.includes(schema)) return Promise.reject(errors.tenantInConfig(schema));
+    if (!isTenantSchemaName(schema)) return Promise.reject(new errors.SchemaName(schema));
+    if (inConfig.includes(schema)) return Promise.reject(new errors.TenantInConfig(schema));
     return this.#locked(async (c) => {
       const row = await c.query(`select role from public.${registryTable} where schema = $1`, [schema]);
-      if (row.rowCount === 0) throw errors.tenantUnknown(schema);
+      if (row.rowCount === 0) throw new errors.TenantUnknown(schema);
       const r = c.escapeIdentifier(row.rows[0].role);
       await c.query('begin');
       try {

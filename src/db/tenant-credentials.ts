@@ -25,7 +25,7 @@ export function tenantUrl(adminUrl: string, role: string): string {
 
 /** Startup `options` that pin a connection's search_path for its whole life. */
 export function pinnedOptions(schema: string, extra: Record<string, string> = {}): string {
-  if (!isSiteSchemaName(schema)) throw errors.schemaName(schema);
+  if (!isSiteSchemaName(schema)) throw new errors.SchemaName(schema);
   const settings = { search_path: schema, ...extra };
   return Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');
 }

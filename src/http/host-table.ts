@@ -2,19 +2,24 @@
 // wildcards; `*.x.y` matches any name ending in `.x.y`, the longest wildcard wins.
 // Lookups fail closed: anything that is not a clean host name matches nothing.
 
+/** DNS: a label is at most 63 octets (RFC 1035 §2.3.4). */
+const maxLabelLength = 63;
+/** A name of at most 253 characters (RFC 1035), with a port (":65535"): anything longer is not a host. */
+const maxHostHeaderLength = 260;
+
 const hostHeader = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?$/;
 
 /** The host name of a Host header: lower-cased, port and one trailing dot removed; undefined if malformed. */
 export function normalizeHost(header: string): string | undefined {
   const value = header.trim().toLowerCase();
-  if (value.length === 0 || value.length > 260 || !hostHeader.test(value)) return undefined;
+  if (value.length === 0 || value.length > maxHostHeaderLength || !hostHeader.test(value)) return undefined;
   // A port, when given, is 1-65535 (an empty one is allowed by RFC 3986).
   const port = /:(\d+)$/.exec(value)?.[1];
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return undefined;
   const host = value.startsWith('[') ? value.slice(0, value.indexOf(']') + 1) : value.replace(/:\d+$/, '');
   const name = host.endsWith('.') ? host.slice(0, -1) : host;
   if (name.startsWith('[')) return name;
-  return name.split('.').every((label) => label.length > 0 && label.length <= 63) ? name : undefined;
+  return name.split('.').every((label) => label.length > 0 && label.length <= maxLabelLength) ? name : undefined;
 }
 
 /** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */

@@ -43,4 +43,5 @@ export type ReloadResult =
     /** Changed keys that only a restart applies. */
     restartRequired: string[];
   }
-  | { ok: false; error: string };
+  /** A rejected reload: the running config stays. `code` and `statusCode` are the error's (TENANTD_CONFIG_INVALID, 422, say). */
+  | { ok: false; code: string; statusCode: number; error: string };

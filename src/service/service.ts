@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
 import type { Config, Site } from '../config/config.ts';
 import { loadConfigOffThread } from '../config/load-config-off-thread.ts';
-import { errors } from '../errors.ts';
+import { errors, TenantdError } from '../errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
@@ -62,6 +62,11 @@ type ServedSite = WorkerGroup | UnavailableSite;
 
 export type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
+/** A rejected reload's result, with its error's code and status. */
+function rejected(error: TenantdError): ReloadResult {
+  return { ok: false, code: error.code, statusCode: error.statusCode, error: error.message };
+}
+
 /** A site that answers requests: ready, or idle (no worker until a request starts one). */
 function serves(state: GroupState): boolean {
   return state === 'ready' || state === 'idle';
@@ -72,7 +77,7 @@ const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL'
 
 function listen(server: net.Server, what: 'router' | 'admin API', host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const fail = (error: NodeJS.ErrnoException) => reject(errors.listenFailed(what, `${host}:${port}`, error.code ?? error.message));
+    const fail = (error: NodeJS.ErrnoException) => reject(new errors.ListenFailed(what, `${host}:${port}`, error.code ?? error.message));
     server.once('error', fail);
     server.listen(port, host, () => {
       server.off('error', fail);
@@ -189,7 +194,7 @@ export class Service {
       onResponse: (entry) => this.metrics.observe(entry),
     });
     await this.#router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
-      throw errors.listenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
+      throw new errors.ListenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
     });
 
     this.#database = await openDatabase(config, {
@@ -337,24 +342,24 @@ export class Service {
     // Whatever a reload meets (the database down, say), it is a rejected reload:
     // the running config stays and the process goes on.
     const run = this.#reloads.then(() => this.#reload()).catch((error: unknown): ReloadResult => {
-      const message = (error as Error)?.message ?? String(error);
-      this.#log.error({ error: message }, 'reload failed; the running config stays');
-      return { ok: false, error: message };
+      const failure = error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error));
+      this.#log.error({ error: failure.message }, 'reload failed; the running config stays');
+      return rejected(failure);
     });
     this.#reloads = run.catch(() => {});
     return run;
   }
 
   async #reload(): Promise<ReloadResult> {
-    if (this.#stopping) return { ok: false, error: 'TENANTD_STOPPING: the service is shutting down' };
+    if (this.#stopping) return rejected(new errors.Stopping());
     const current = this.#config;
     let loaded: Config;
     try {
       loaded = await loadConfigOffThread(current.file, this.#env);
     } catch (error) {
-      const message = (error as Error).message;
-      this.#log.error({ error: message }, 'reload rejected; the running config stays');
-      return { ok: false, error: message };
+      if (!(error instanceof TenantdError)) throw error;
+      this.#log.error({ error: error.message }, 'reload rejected; the running config stays');
+      return rejected(error);
     }
     const diff = diffConfig(current, loaded);
     // A new credentials secret (rotation) gives every site new passwords: all change.

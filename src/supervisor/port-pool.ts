@@ -1,7 +1,7 @@
 // Loopback ports for workers: any free port (the kernel picks), or ports from a
 // configured range, handed out round robin so that a port just released (or
 // held by something else) is not tried again at once.
-import { TenantdError } from '../errors.ts';
+import { errors } from '../errors.ts';
 
 export class PortPool {
   readonly #from: number;
@@ -27,7 +27,7 @@ export class PortPool {
         return port;
       }
     }
-    throw new TenantdError('TENANTD_PORTS_EXHAUSTED', `all ${size} ports of workers.ports (${this.#from}-${this.#to}) are in use; widen the range`, 503);
+    throw new errors.PortsExhausted(size, this.#from, this.#to);
   }
 
   release(port: number): void {

@@ -93,7 +93,7 @@ export class EmbeddedServer {
       mkdirSync(pgdata, { recursive: true, mode: 0o700 });
       chownSync(pgdata, runAs.uid, runAs.gid);
       if (spawnSync('test', ['-w', pgdata], { ...runAs }).status !== 0) {
-        throw errors.embeddedFailed(`running as root, the cluster runs as user postgres, who cannot reach ${pgdata}; move database.dataDir (or the checkout) where postgres can traverse, or run tenantd as a normal user`);
+        throw new errors.EmbeddedFailed(`running as root, the cluster runs as user postgres, who cannot reach ${pgdata}; move database.dataDir (or the checkout) where postgres can traverse, or run tenantd as a normal user`);
       }
     }
 
@@ -161,7 +161,7 @@ export class EmbeddedServer {
       } catch {
         if (exited || Date.now() > deadline) {
           const log = readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join(' | ');
-          throw errors.embeddedFailed(exited ? `postgres exited: ${log}` : `not ready after 60s: ${log}`);
+          throw new errors.EmbeddedFailed(exited ? `postgres exited: ${log}` : `not ready after 60s: ${log}`);
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -262,7 +262,7 @@ async function loadBinaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw errors.embeddedFailed(`no PostgreSQL binaries for ${process.platform}-${process.arch} (package ${name}); set database.url or TENANTD_DATABASE_URL`);
+    throw new errors.EmbeddedFailed(`no PostgreSQL binaries for ${process.platform}-${process.arch} (package ${name}); set database.url or TENANTD_DATABASE_URL`);
   }
 }
 
@@ -276,7 +276,7 @@ function initdb(bin: string, pgdata: string, password: string, runAs: RunAs | un
       '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale',
     ], { encoding: 'utf8', ...runAs });
     if (result.status !== 0) {
-      throw errors.embeddedFailed(`initdb failed: ${(result.stderr || result.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+      throw new errors.EmbeddedFailed(`initdb failed: ${(result.stderr || result.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
     }
   } finally {
     unlinkSync(pwfile);

@@ -25,7 +25,7 @@ export function postgresUser(): RunAs {
       execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
       return idOf('postgres');
     } catch {
-      throw errors.embeddedFailed('running as root needs a postgres user to run PostgreSQL as, and useradd failed; create one or run tenantd as a normal user');
+      throw new errors.EmbeddedFailed('running as root needs a postgres user to run PostgreSQL as, and useradd failed; create one or run tenantd as a normal user');
     }
   }
 }
@@ -52,12 +52,12 @@ export function checkDataOwner(dataDir: string, pgdata: string): void {
   if (existsSync(pgdata)) {
     const owner = statSync(pgdata).uid;
     const expected = me === 0 ? postgresUser().uid : me;
-    if (owner !== expected) throw errors.wrongUser(dataDir, userName(owner));
+    if (owner !== expected) throw new errors.WrongUser(dataDir, userName(owner));
   }
   if (existsSync(dataDir)) {
     const owner = statSync(dataDir).uid;
-    if (me !== 0 && owner !== me) throw errors.wrongUser(dataDir, userName(owner));
-    if (me === 0 && owner !== 0 && owner !== postgresUser().uid) throw errors.wrongUser(dataDir, userName(owner));
+    if (me !== 0 && owner !== me) throw new errors.WrongUser(dataDir, userName(owner));
+    if (me === 0 && owner !== 0 && owner !== postgresUser().uid) throw new errors.WrongUser(dataDir, userName(owner));
   }
 }
 
