@@ -1,102 +1,64 @@
 // The validated, defaulted, frozen config that every part of tenantd receives.
+// Its shape is inferred from the zod schema (config-schema.ts), where every key,
+// default and unit is declared once; only what the loader resolves (absolute
+// paths, defaults that depend on the machine, each site's worker bounds) is
+// written here.
+import type { z } from 'zod';
+import type { configSchema, tenantSchema } from './config-schema.ts';
 
-/** One site: a tenant, or the public site (schema `public`). */
-export interface Site {
-  readonly schema: string;
-  readonly name: string;
-  /** Lower-case host names and `*.suffix` wildcards. */
-  readonly hosts: readonly string[];
-  readonly settings: Readonly<Record<string, unknown>>;
+type Raw = z.output<typeof configSchema>;
+type RawTenant = z.output<typeof tenantSchema>;
+
+type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[]
+  : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+  : T;
+
+/** One site: a tenant, or the public site (schema `public`), with its worker bounds resolved. */
+export type Site = DeepReadonly<Pick<RawTenant, 'schema' | 'hosts' | 'settings'> & {
+  /** Display name: the configured one, else the schema. */
+  name: string;
   /** Workers always running (0: none until a request comes). */
-  readonly min: number;
+  min: number;
   /** Most workers when all are busy (≥ min, ≥ 1). */
-  readonly max: number;
-}
+  max: number;
+}>;
 
-export interface Address {
-  readonly host: string;
-  readonly port: number;
-}
+export type Address = Raw['listen'];
 
-export interface Config {
+export type Config = DeepReadonly<{
   /** Absolute path of the main config file. */
-  readonly file: string;
-  readonly listen: Address;
-  readonly admin: Address;
-  /** Bearer token the admin API requires, if any. */
-  readonly adminToken: string | undefined;
-  readonly database: {
-    /** Admin connection; undefined = embedded PostgreSQL. */
-    readonly url: string | undefined;
-    /** Embedded data directory (absolute). */
-    readonly dataDir: string;
-    readonly port: number | undefined;
-    readonly poolSize: number;
-    readonly rolePrefix: string | undefined;
-    readonly connectionLimit: number;
-    /** Milliseconds; 0 disables. */
-    readonly statementTimeout: number;
-    /** Connections all workers may hold; undefined: derived from the server's max_connections at start. */
-    readonly maxConnections: number | undefined;
-    /** Milliseconds an idle pool connection stays open. */
-    readonly idleTimeout: number;
-    /** Absolute path of the credentials secret file. */
-    readonly secretFile: string;
+  file: string;
+  listen: Raw['listen'];
+  admin: Raw['admin'];
+  /** The config's adminToken, or TENANTD_ADMIN_TOKEN. */
+  adminToken: string | undefined;
+  database: Omit<Raw['database'], 'url' | 'dataDir' | 'secretFile'> & {
+    /** TENANTD_DATABASE_URL, else the config's; undefined: the embedded PostgreSQL. */
+    url: string | undefined;
+    /** Absolute. */
+    dataDir: string;
+    /** Absolute. */
+    secretFile: string;
   };
   /** Absolute path of the application module. */
-  readonly app: string;
-  readonly migrations: {
-    /** Absolute folder paths. */
-    readonly shared: string;
-    readonly tenant: string;
-    readonly concurrency: number;
-  };
+  app: string;
+  /** Absolute folders. */
+  migrations: { shared: string; tenant: string; concurrency: number };
   /** The public site, if configured. */
-  readonly public: Site | undefined;
-  readonly workers: {
+  public: Site | undefined;
+  workers: Omit<Raw['workers'], 'processes' | 'min' | 'max' | 'maxLive' | 'startConcurrency'> & {
     /** Default min of every site. */
-    readonly min: number;
+    min: number;
     /** Default max of every site. */
-    readonly max: number;
-    /** Milliseconds a worker beyond min may stay idle. */
-    readonly idleTimeout: number;
-    /** Live workers at most, on this machine. */
-    readonly maxLive: number;
-    /** Port range for workers; undefined: any free port. */
-    readonly ports: { readonly from: number; readonly to: number } | undefined;
-    /** Workers starting at once. */
-    readonly startConcurrency: number;
-    /** Milliseconds. */
-    readonly startTimeout: number;
-    /** Milliseconds. */
-    readonly stopTimeout: number;
+    max: number;
+    /** The configured one, else what the memory fits. */
+    maxLive: number;
+    /** The configured one, else the number of cores. */
+    startConcurrency: number;
   };
-  readonly router: {
-    /** Bytes. */
-    readonly bodyLimit: number;
-    /** Milliseconds. */
-    readonly queueTimeout: number;
-    /** Milliseconds. */
-    readonly upstreamTimeout: number;
-    /** Bytes. */
-    readonly maxHeaderSize: number;
-    /** Milliseconds. */
-    readonly headersTimeout: number;
-    /** Milliseconds. */
-    readonly requestTimeout: number;
-    /** Milliseconds. */
-    readonly keepAliveTimeout: number;
-    readonly maxConnections: number;
-    /** 0: no limit. */
-    readonly maxConnectionsPerClient: number;
-    /** Hand client connections to workers; false: proxy every request. */
-    readonly handoff: boolean;
-  };
-  readonly log: {
-    readonly level: string;
-    readonly access: boolean;
-  };
-  readonly tenants: readonly Site[];
+  router: Raw['router'];
+  log: Raw['log'];
+  tenants: Site[];
   /** Absolute folder, if set. */
-  readonly tenantsDir: string | undefined;
-}
+  tenantsDir: string | undefined;
+}>;

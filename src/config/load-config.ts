@@ -210,21 +210,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
   const dataDir = path.resolve(dir, raw.database.dataDir ?? 'data');
+  const { processes: _former, min: _min, max: _max, ...workers } = raw.workers;
   return deepFreeze({
     file: absolute,
     listen: raw.listen,
     admin: raw.admin,
     adminToken: env.TENANTD_ADMIN_TOKEN || raw.adminToken,
     database: {
+      ...raw.database,
       url,
       dataDir,
-      port: raw.database.port,
-      poolSize: raw.database.poolSize,
-      rolePrefix: raw.database.rolePrefix,
-      connectionLimit: raw.database.connectionLimit,
-      statementTimeout: raw.database.statementTimeout,
-      maxConnections: raw.database.maxConnections,
-      idleTimeout: raw.database.idleTimeout,
       secretFile: raw.database.secretFile === undefined ? path.join(dataDir, 'credentials.secret') : path.resolve(dir, raw.database.secretFile),
     },
     app,
@@ -235,13 +230,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     },
     public: site,
     workers: {
+      ...workers,
       ...scale,
-      ports: raw.workers.ports,
-      startConcurrency: raw.workers.startConcurrency ?? os.availableParallelism(),
-      startTimeout: raw.workers.startTimeout,
-      stopTimeout: raw.workers.stopTimeout,
-      idleTimeout: raw.workers.idleTimeout,
-      maxLive: raw.workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
+      startConcurrency: workers.startConcurrency ?? os.availableParallelism(),
+      maxLive: workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
     },
     router: raw.router,
     log: raw.log,

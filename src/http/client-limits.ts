@@ -1,5 +1,6 @@
 // What a worker enforces on the client connections handed to it: the router's
 // limits, so that a request meets the same rules on either path.
+import type { Config } from '../config/config.ts';
 
 /** The header a worker's rerouted request carries its token in. */
 export const rerouteHeader = 'x-tenantd-reroute';
@@ -11,20 +12,9 @@ export interface RerouteTarget {
   token: string;
 }
 
-export interface ClientLimits {
-  /** Bytes of request body; 413 above. */
-  bodyLimit: number;
-  /** Bytes of request head; 431 above. Fixed for a worker's life. */
-  maxHeaderSize: number;
-  /** ms for a client to send its request head; 408 after. */
-  headersTimeout: number;
-  /** ms for a client to send its whole request; 408 after. */
-  requestTimeout: number;
-  /** ms an idle connection stays open. */
-  keepAliveTimeout: number;
-  /** ms the application may take to start its response; 504 after. */
-  upstreamTimeout: number;
+/** The router's limits a worker enforces, and where it sends another tenant's request. */
+export type ClientLimits = Pick<Config['router'], 'bodyLimit' | 'maxHeaderSize' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'upstreamTimeout'> & {
   /** Write an access-log line per request. */
   accessLog: boolean;
   reroute: RerouteTarget;
-}
+};

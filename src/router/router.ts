@@ -8,6 +8,7 @@ import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Config } from '../config/config.ts';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import { rerouteHeader, type RerouteTarget } from '../http/client-limits.ts';
 import { CountedResponse } from '../http/counted-response.ts';
@@ -41,28 +42,8 @@ export interface Upstream {
 }
 
 /** What a reload may change. */
-export interface RouterLimits {
-  /** Bytes. */
-  bodyLimit: number;
-  /** ms a request waits for a worker that is not ready. */
-  queueTimeout: number;
-  /** ms a worker may stay silent before 504. */
-  upstreamTimeout: number;
-  /** ms for a client to send its request head; 408 after. */
-  headersTimeout: number;
-  /** ms for a client to send its whole request; 408 after. */
-  requestTimeout: number;
-  /** ms an idle client connection stays open. */
-  keepAliveTimeout: number;
-  /** Client connections at once. */
-  maxConnections: number;
-  /** Client connections one address may hold; 0 = no limit. */
-  maxConnectionsPerClient: number;
-  /** Hand keep-alive connections to workers; false: proxy every request. */
-  handoff: boolean;
-  /** Write an access-log line per request. */
-  accessLog: boolean;
-}
+/** The router's config keys a reload may change (maxHeaderSize is fixed for the server's life), and whether it writes access lines. */
+export type RouterLimits = Omit<Config['router'], 'maxHeaderSize'> & { accessLog: boolean };
 
 export interface RouterOptions extends RouterLimits {
   /** Bytes of request head; fixed for the server's life. */

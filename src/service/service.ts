@@ -5,14 +5,13 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
 import type { Logger } from 'pino';
-import { diffConfig, sitesOf, startBoundDatabaseKeys } from '../config/config-diff.ts';
+import { sitesOf } from '../config/config-diff.ts';
 import type { Config, Site } from '../config/config.ts';
 import { loadConfigOffThread } from '../config/load-config-off-thread.ts';
 import { errors, TenantdError } from '../errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
-import { tenantUrl } from '../db/tenant-credentials.ts';
 import { CredentialsSecret } from '../db/credentials-secret.ts';
 import { DatabaseMonitor, type DatabaseState } from '../db/database-monitor.ts';
 import { createAdminApi } from '../admin/admin-api.ts';
@@ -20,7 +19,7 @@ import { Metrics } from '../admin/metrics.ts';
 import type http from 'node:http';
 import { createHttpProxyForwarder, type Forwarder } from '../router/forwarder.ts';
 import { HostTable } from '../http/host-table.ts';
-import { Router, type RouterLimits, type Upstream } from '../router/router.ts';
+import { Router, type RouterLimits } from '../router/router.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
 import { clusterFork, prepareWorkerRuntime } from '../supervisor/cluster-fork.ts';
 import { bundle } from '../build/bundle.ts';
@@ -31,6 +30,10 @@ import { readServerConnections, type ServerConnections } from '../db/connection-
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
 import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
+import { LogLevels } from './log-levels.ts';
+import { SiteCredentials } from './site-credentials.ts';
+import { placeSites, planReload, type Started } from './reload-plan.ts';
+import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
 export interface ServiceOptions {
   log: Logger;
@@ -40,36 +43,11 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A site that could not be provisioned: every request gets 503. */
-class UnavailableSite implements Upstream {
-  readonly site: Site;
-  readonly error: string;
-  constructor(site: Site, error: string) {
-    this.site = site;
-    this.error = error;
-  }
-  next(): undefined {
-    return undefined;
-  }
-  done(): void {}
-  handOff(): false {
-    return false;
-  }
-  closeConnection(): void {}
-}
-
-type ServedSite = WorkerGroup | UnavailableSite;
-
 export type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
 /** A rejected reload's result, with its error's code and status. */
 function rejected(error: TenantdError): ReloadResult {
   return { ok: false, code: error.code, statusCode: error.statusCode, error: error.message };
-}
-
-/** A site that answers requests: ready, or idle (no worker until a request starts one). */
-function serves(state: GroupState): boolean {
-  return state === 'ready' || state === 'idle';
 }
 
 /** Env variables that carry admin credentials: never inherited by a worker. */
@@ -112,7 +90,7 @@ export class Service {
   /** Groups that left the routes and are finishing their requests. */
   readonly #draining = new Set<Promise<void>>();
   /** Tenant role passwords derive from it: the same on every node and at every start. */
-  #secret: CredentialsSecret | undefined;
+  #credentials: SiteCredentials | undefined;
   #monitor: DatabaseMonitor | undefined;
   /** The application module compiled to one plain-JavaScript file: what workers import. */
   #app = '';
@@ -130,11 +108,12 @@ export class Service {
   #reaper: NodeJS.Timeout | undefined;
   #stopping = false;
   #starting: Promise<void> | undefined;
-  readonly #children = new Set<Logger>();
+  readonly #levels: LogLevels;
 
   constructor(config: Config, options: ServiceOptions) {
     this.#config = config;
     this.#log = options.log;
+    this.#levels = new LogLevels(options.log);
     this.#fork = options.fork ?? clusterFork;
     this.#ports = new PortPool(config.workers.ports);
     this.#starts = new StartGate(config.workers.startConcurrency);
@@ -181,7 +160,7 @@ export class Service {
       summary: () => this.summary(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
-    }, this.#childLog({ component: 'admin' }), config.adminToken);
+    }, this.#levels.child({ component: 'admin' }), config.adminToken);
     await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
     // The router binds before provisioning, so that a taken port fails in a
     // second; until the sites are up it answers 503 with Retry-After.
@@ -190,7 +169,7 @@ export class Service {
       ...limitsOf(config),
       maxHeaderSize: config.router.maxHeaderSize,
       forwarder: this.#forwarder,
-      log: this.#childLog({ component: 'router' }),
+      log: this.#levels.child({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),
     });
     await this.#router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
@@ -199,12 +178,12 @@ export class Service {
 
     this.#database = await openDatabase(config, {
       onProgress: (m) => log.info(m),
-      log: this.#childLog({ component: 'database' }),
+      log: this.#levels.child({ component: 'database' }),
       onRestart: () => this.metrics.databaseRestarted(),
     });
     for (const name of secretEnv) delete process.env[name];
-    this.#secret = CredentialsSecret.read(config.database.secretFile, true);
     this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
+    this.#credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), this.#provisioner, this.#database.adminUrl);
     this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
     this.#monitor.start();
     this.#server = await readServerConnections(this.#database.adminUrl);
@@ -222,7 +201,7 @@ export class Service {
     this.#sites = await this.#startSites(config, sitesOf(config));
     await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
 
-    this.#router.setRoutes(this.#routes(this.#sites));
+    this.#router.setRoutes(routesOf(this.#sites));
     this.#router.open();
     this.#reaper = setInterval(() => {
       const now = Date.now();
@@ -253,8 +232,7 @@ export class Service {
    * become UnavailableSite.
    */
   async #startSites(config: Config, sites: Site[]): Promise<Map<string, ServedSite>> {
-    const provisioner = this.#provisioner!;
-    const verifiers = new Map(sites.map((site) => [site.schema, this.#secret!.verifier(provisioner.database, provisioner.roleOf(site.schema))]));
+    const verifiers = new Map(sites.map((site) => [site.schema, this.#credentials!.verifier(site)]));
     const provisioned = await provisionSites({
       adminUrl: this.#database!.adminUrl,
       provisioner: this.#provisioner!,
@@ -279,7 +257,7 @@ export class Service {
   }
 
   #startGroup(config: Config, spec: Site): WorkerGroup {
-    const role = this.#provisioner!.roleOf(spec.schema);
+    const { min: _min, max: _max, ...tenant } = spec;
     return new WorkerGroup({
       site: spec,
       fork: this.#fork,
@@ -297,33 +275,14 @@ export class Service {
       stopTimeout: config.workers.stopTimeout,
       start: {
         type: 'start',
-        tenant: { schema: spec.schema, name: spec.name, hosts: spec.hosts, settings: spec.settings },
+        tenant,
         app: this.#app,
-        credentials: {
-          url: tenantUrl(this.#database!.adminUrl, role),
-          passwords: this.#secret!.passwords(this.#provisioner!.database, role),
-          schema: spec.schema,
-          poolSize: config.database.poolSize,
-          idleTimeout: config.database.idleTimeout,
-        },
+        credentials: this.#credentials!.of(spec, config.database),
         migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
         limits: clientLimitsOf(config, this.#router!),
       },
     });
-  }
-
-  #routes(sites: Map<string, ServedSite>): HostTable<Upstream> {
-    const table = new HostTable<Upstream>();
-    for (const site of sites.values()) for (const host of site.site.hosts) table.add(host, site);
-    return table;
-  }
-
-  /** A child logger that lives as long as the service (its level follows reloads). */
-  #childLog(bindings: Record<string, string>): Logger {
-    const child = this.#log.child(bindings);
-    this.#children.add(child);
-    return child;
   }
 
   /** Lets a group finish its requests and exit, without holding up the caller. */
@@ -361,71 +320,35 @@ export class Service {
       this.#log.error({ error: error.message }, 'reload rejected; the running config stays');
       return rejected(error);
     }
-    const diff = diffConfig(current, loaded);
-    // A new credentials secret (rotation) gives every site new passwords: all change.
+    // A new credentials secret (rotation) gives every site new passwords; the app
+    // is compiled again (a syntax error rejects the reload here), so a changed
+    // source is never served from an old build.
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
-    const rotated = !secret.equals(this.#secret!);
-    // The app compiled again: a changed source (or a syntax error, which rejects
-    // the reload here) is never served from an old build.
     const app = await bundle(loaded.app, 'app');
-    // Every site gets new workers for new passwords or a new app.
-    const all = rotated || app !== this.#app;
-    // A site that could not be provisioned is tried again, as if it had changed.
-    const retry = diff.unchanged.filter((spec) => all || this.#sites.get(spec.schema) instanceof UnavailableSite);
-    diff.unchanged = diff.unchanged.filter((spec) => !retry.includes(spec));
-    diff.changed.push(...retry);
-    // Addresses and the database are bound at start: keep them until a restart.
-    const next: Config = Object.freeze({
-      ...loaded,
-      listen: current.listen,
-      admin: current.admin,
-      adminToken: current.adminToken,
-      database: Object.freeze({
-        ...loaded.database,
-        ...Object.fromEntries(startBoundDatabaseKeys.map((key) => [key, current.database[key]])),
-      }),
-    });
+    const unavailable = new Set([...this.#sites].filter(([, site]) => site instanceof UnavailableSite).map(([schema]) => schema));
+    const plan = planReload(current, loaded, { rotated: !secret.equals(this.#credentials!.secret), appChanged: app !== this.#app, unavailable });
+    const { next } = plan;
 
-    // pino children copy their level when made: set it on the long-lived ones, and
-    // before new workers get their loggers.
-    this.#log.level = next.log.level;
-    for (const child of this.#children) child.level = next.log.level;
-    const previous = { secret: this.#secret, app: this.#app };
-    this.#secret = secret;
+    // Before new workers get their loggers.
+    this.#levels.set(next.log.level);
+    const previous = { credentials: this.#credentials, app: this.#app };
+    this.#credentials = new SiteCredentials(secret, this.#provisioner!, this.#database!.adminUrl);
     this.#app = app;
     let started: Map<string, ServedSite>;
     try {
-      started = await this.#startSites(next, [...diff.added, ...diff.changed]);
+      started = await this.#startSites(next, [...plan.added, ...plan.changed]);
     } catch (error) {
-      this.#secret = previous.secret;
+      this.#credentials = previous.credentials;
       this.#app = previous.app;
       throw error;
     }
-    const failed: { schema: string; error: string }[] = [];
-    const sites = new Map<string, ServedSite>();
-    const retired: ServedSite[] = [];
-    for (const spec of sitesOf(next)) {
-      const old = this.#sites.get(spec.schema);
-      const fresh = started.get(spec.schema);
-      if (!fresh) {
-        sites.set(spec.schema, old!);
-        continue;
-      }
-      const healthy = fresh instanceof WorkerGroup && serves(fresh.state);
-      if (!healthy) failed.push({ schema: spec.schema, error: fresh instanceof UnavailableSite ? fresh.error : 'workers failed to start' });
-      if (old && !healthy) {
-        // A changed tenant whose new workers cannot start keeps its old ones.
-        sites.set(spec.schema, old);
-        retired.push(fresh);
-      } else {
-        sites.set(spec.schema, fresh);
-        if (old) retired.push(old);
-      }
-    }
-    for (const spec of diff.removed) retired.push(this.#sites.get(spec.schema)!);
+    const outcomes = new Map([...started].map(([schema, site]): [string, Started<ServedSite>] => [schema,
+      site instanceof WorkerGroup && serves(site.state) ? { site, healthy: true }
+        : { site, healthy: false, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]));
+    const { sites, retired, failed } = placeSites(next, this.#sites, outcomes, plan.removed);
 
     // Routing moves at once; then what left it drains.
-    this.#router?.setRoutes(this.#routes(sites));
+    this.#router?.setRoutes(routesOf(sites));
     this.#router?.setLimits(limitsOf(next));
     for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, this.#router!));
     this.#starts.limit = next.workers.startConcurrency;
@@ -438,14 +361,14 @@ export class Service {
     const names = (specs: Site[]) => specs.map((s) => s.schema);
     const result: ReloadResult = {
       ok: true,
-      added: names(diff.added),
-      removed: names(diff.removed),
-      changed: names(diff.changed),
-      unchanged: names(diff.unchanged),
+      added: names(plan.added),
+      removed: names(plan.removed),
+      changed: names(plan.changed),
+      unchanged: names(plan.unchanged),
       failed,
-      restartRequired: diff.restartRequired,
+      restartRequired: plan.restartRequired,
     };
-    if (diff.restartRequired.length > 0) this.#log.warn({ keys: diff.restartRequired }, 'these changes apply at the next restart');
+    if (plan.restartRequired.length > 0) this.#log.warn({ keys: plan.restartRequired }, 'these changes apply at the next restart');
     this.#log.info(result, 'reload applied');
     return result;
   }
@@ -502,11 +425,7 @@ export class Service {
   }
 
   status(): SiteStatus[] {
-    return [...this.#sites.values()].map((site) => {
-      if (!(site instanceof WorkerGroup)) return { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] };
-      const reason = site.reason;
-      return { schema: site.site.schema, hosts: site.site.hosts, state: site.state, ...(reason === undefined ? {} : { error: reason }), workers: site.workers() };
-    });
+    return statusOf(this.#sites);
   }
 
   /**

@@ -1,0 +1,37 @@
+// A site's database credentials, as the primary hands them out: the SCRAM
+// verifier the provisioner sets on the site's role, and the URL and passwords
+// its workers log in with (never the admin's). Both derive from the credentials
+// secret, so they are the same on every node and at every start.
+import type { Config, Site } from '../config/config.ts';
+import type { CredentialsSecret } from '../db/credentials-secret.ts';
+import type { Provisioner } from '../db/provisioner.ts';
+import { tenantUrl, type TenantCredentials } from '../db/tenant-credentials.ts';
+
+export class SiteCredentials {
+  readonly secret: CredentialsSecret;
+  readonly #provisioner: Provisioner;
+  readonly #adminUrl: string;
+
+  constructor(secret: CredentialsSecret, provisioner: Provisioner, adminUrl: string) {
+    this.secret = secret;
+    this.#provisioner = provisioner;
+    this.#adminUrl = adminUrl;
+  }
+
+  /** The SCRAM verifier of `site`'s role: what PostgreSQL stores, never the password. */
+  verifier(site: Site): string {
+    return this.secret.verifier(this.#provisioner.database, this.#provisioner.roleOf(site.schema));
+  }
+
+  /** What `site`'s workers connect with. */
+  of(site: Site, database: Config['database']): TenantCredentials {
+    const role = this.#provisioner.roleOf(site.schema);
+    return {
+      url: tenantUrl(this.#adminUrl, role),
+      passwords: this.secret.passwords(this.#provisioner.database, role),
+      schema: site.schema,
+      poolSize: database.poolSize,
+      idleTimeout: database.idleTimeout,
+    };
+  }
+}
