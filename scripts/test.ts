@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
+import { superUrlOf } from '../test/helpers/embedded-superuser.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 // Arguments: parts of test file names to run (default all); --flags go to node --test.
@@ -29,7 +30,7 @@ if (!superUrl) {
   // Run as root, the cluster runs as postgres, who must pass through this folder.
   chmodSync(dataDir, 0o711);
   server = await EmbeddedServer.start({ dataDir: path.join(dataDir, 'data') });
-  superUrl = server.superUrl;
+  superUrl = superUrlOf(server, path.join(dataDir, 'data'));
 }
 const env: NodeJS.ProcessEnv = { ...process.env, TENANTD_TEST_DATABASE_URL: superUrl };
 delete env.TENANTD_DATABASE_URL;
