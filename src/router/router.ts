@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import { rerouteHeader, type RerouteTarget } from '../http/client-limits.ts';
+import { answerAndClose, closingResponse } from '../http/closing-response.ts';
 import { CountedResponse } from '../http/counted-response.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { hostLines, normalizeHost, type HostTable } from '../http/host-table.ts';
@@ -76,14 +77,9 @@ interface Exchange {
 
 type Pass = (x: Exchange) => boolean | Promise<boolean>;
 
-/** An empty response that closes its connection, for a socket no ServerResponse owns. */
-export function rawRefusal(status: number, extra = ''): string {
-  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`;
-}
-
 /** Answers on a raw socket (parser errors, refused upgrades) and closes it. */
 function refuseSocket(socket: Duplex, status: number): void {
-  socket.end(rawRefusal(status));
+  answerAndClose(socket, status);
 }
 
 /**
@@ -261,7 +257,7 @@ export class Router {
       // A refused socket never reaches a parser. Written now (a fresh socket's
       // first write goes straight out), then cut.
       socket.on('error', () => {});
-      socket.write(rawRefusal(ticket, 'Retry-After: 5\r\n'));
+      socket.write(closingResponse(ticket, { extra: 'Retry-After: 5\r\n' }));
       socket.destroy();
       return this.#refused(ticket);
     }
@@ -281,7 +277,7 @@ export class Router {
     let bytes: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => {
       finish();
-      socket.end(rawRefusal(408));
+      answerAndClose(socket, 408);
       this.#refused(408);
     }, this.#options.headersTimeout);
     const finish = () => {

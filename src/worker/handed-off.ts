@@ -18,6 +18,7 @@ import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http
 import { HostTable, hostLines, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { reroute } from './reroute.ts';
+import { answerAndClose } from '../http/closing-response.ts';
 
 /** ms between reports of request counts to the primary (the scrape reads the last). */
 const reportInterval = 100;
@@ -133,8 +134,7 @@ interface Exchange {
 
 /** A raw response that closes the connection, for when the application holds `res`. */
 function rawAnswer(socket: Duplex, status: number): void {
-  const body = `${status} ${http.STATUS_CODES[status]}\n`;
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  answerAndClose(socket, status, { body: true });
 }
 
 /** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
@@ -175,7 +175,7 @@ export class HandedOff {
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = clientErrorStatus(error);
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      answerAndClose(socket, status);
       this.#count({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
     });
     this.setLimits(options.limits);
