@@ -4,18 +4,17 @@
 // worker, for keep-alive and Connection: close traffic and latency at 4
 // connections; then a point query through a pinned pool against a pool that
 // issues SET search_path before each query (the django-tenants way). Every
-// comparison is a ratio within this one run.
+// comparison is a ratio within this one run. tenantd runs as `tenantd serve`
+// (the bundled primary a user runs) in a child process.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { residentBytes } from '../src/admin/metrics.ts';
-import { loadConfig } from '../src/config/load-config.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { Service } from '../src/service/service.ts';
 import { haveWrk, runLoad, type LoadResult } from './load-runner.ts';
-import { haveNginx, startNginx, type Nginx } from './nginx.ts';
+import { freePort, haveNginx, startNginx, type Nginx } from './nginx.ts';
+import { startTenantd, type TenantdProcess } from './tenantd-process.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const host = 'acme.localhost';
@@ -45,8 +44,10 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-bench-'));
 chmodSync(dir, 0o711);
 const server = await EmbeddedServer.start({ dataDir: path.join(dir, 'data') });
 const configFile = path.join(dir, 'tenantd.yaml');
-const writeConfig = (handoff: boolean) => writeFileSync(configFile, `listen: 127.0.0.1:0
-admin: 127.0.0.1:0
+const routerPort = await freePort();
+const adminPort = await freePort();
+const writeConfig = (handoff: boolean) => writeFileSync(configFile, `listen: 127.0.0.1:${routerPort}
+admin: 127.0.0.1:${adminPort}
 database:
   url: ${server.url}
 router:
@@ -59,12 +60,11 @@ tenants:
     hosts: [${host}]
 `);
 writeConfig(true);
-const service = new Service(loadConfig(configFile, {}), { log: createLogger('warn') });
+let service: TenantdProcess | undefined;
 let nginx: Nginx | undefined;
 try {
-  await service.start();
-  const worker = service.status()[0]!.workers[0]!;
-  const routerPort = service.address.port;
+  service = await startTenantd(configFile, adminPort);
+  const worker = (await service.status())[0]!.workers[0]!;
   if (haveNginx) nginx = await startNginx(dir, worker.port!);
   console.log(`tenantd bench: ${seconds}s per run, Node ${process.version}, ${os.cpus().length} cores, load by ${haveWrk ? 'wrk -t1' : 'the built-in generator (install wrk for more headroom: apt-get install wrk)'}`);
   if (!haveNginx) console.log('nginx is not on the PATH: its row is skipped (apt-get install nginx-light)');
@@ -76,8 +76,8 @@ try {
   type Path = 'direct' | 'tenantd' | 'tenantd, handoff: false' | 'nginx';
   const ports: [Path, () => Promise<number>][] = [
     ['direct', async () => worker.port!],
-    ['tenantd', async () => { writeConfig(true); await service.reload(); return routerPort; }],
-    ['tenantd, handoff: false', async () => { writeConfig(false); await service.reload(); return routerPort; }],
+    ['tenantd', async () => { writeConfig(true); await service!.reload(); return routerPort; }],
+    ['tenantd, handoff: false', async () => { writeConfig(false); await service!.reload(); return routerPort; }],
     ...(nginx ? [['nginx', async () => nginx!.port] as [Path, () => Promise<number>]] : []),
   ];
   const measures = [
@@ -119,7 +119,7 @@ try {
     console.log(`  ${name}: keep-alive ${ratio(keep.rps, viaNginx?.[0]?.rps)} nginx, ${ratio(keep.rps, direct[0]!.rps)} direct; close ${ratio(close.rps, viaNginx?.[1]?.rps)} nginx, ${ratio(close.rps, direct[1]!.rps)} direct; /api/tasks ${ratio(tasks.rps, direct[3]!.rps)} direct; p50 added over direct ${(latency.p50 - direct[2]!.p50).toFixed(0)} µs`);
   }
   const mib = (pid: number) => ((residentBytes(pid) ?? 0) / 2 ** 20).toFixed(0);
-  console.log(`  memory: primary ${mib(process.pid)} MiB, worker ${mib(service.status()[0]!.workers[0]!.pid!)} MiB (RSS)`);
+  console.log(`  memory: primary ${mib(service.child.pid!)} MiB, worker ${mib((await service.status())[0]!.workers[0]!.pid!)} MiB (RSS)`);
 
   const admin = new pg.Client(server.url);
   await admin.connect();
@@ -140,7 +140,7 @@ try {
   console.log(`  pinned / SET              ${(pinnedRate / setRate).toFixed(2).padStart(8)}×`);
 } finally {
   await nginx?.stop();
-  await service.stop();
+  await service?.stop();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -116,11 +117,26 @@ test('[router.handoff: false] a worker that drops the connection gives 502; one 
 
 test('on a handed-off connection an application that stays silent gives 504, and one that drops the connection closes it', async (t) => {
   const s = await startService(t, probe('router:\n  upstreamTimeout: 300ms'));
-  const slow = await s.get('acme.test', '/slow?ms=2000');
+  // Keep-alive connections: handed to the worker.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const slow = await s.get('acme.test', '/slow?ms=2000', { agent });
   assert.equal(slow.status, 504);
   assert.equal(slow.headers.connection, 'close');
   // The application is the endpoint of the client's connection: dropping it is the client's connection closing.
-  await assert.rejects(s.get('acme.test', '/drop'), /socket hang up|ECONNRESET/);
+  await assert.rejects(s.get('acme.test', '/drop', { agent }), /socket hang up|ECONNRESET/);
+  assert.equal((await s.get('acme.test', '/slow?ms=10', { agent })).status, 200);
+});
+
+test('on a one-request connection (Connection: close) an application that stays silent gives 504 and one that drops the connection 502, as on the proxy path', async (t) => {
+  const s = await startService(t, probe('router:\n  upstreamTimeout: 300ms'));
+  const slow = await s.get('acme.test', '/slow?ms=2000');
+  assert.equal(slow.status, 504);
+  assert.equal(slow.headers.connection, 'close');
+  const before = await seen(s);
+  const dropped = await s.get('acme.test', '/drop');
+  assert.equal(dropped.status, 502);
+  assert.equal(await seen(s), before + 2, 'the dropped request reached the application once, and is not sent again');
   assert.equal((await s.get('acme.test', '/slow?ms=10')).status, 200);
 });
 

@@ -6,11 +6,20 @@ import type http from 'node:http';
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** X-Forwarded-For: what came before (a proxy's list), then this client's address. */
+export function forwardedFor(prior: string | undefined, client: string): string {
+  return prior ? `${prior}, ${client}` : client;
+}
+
+/** The client's X-Request-Id when it is a plain token; a new one otherwise. */
+export function requestIdOf(incoming: string | undefined): string {
+  return incoming !== undefined && requestIdPattern.test(incoming) ? incoming : randomUUID();
+}
+
 /** Sets X-Forwarded-For/Proto/Host from the connection `req` arrived on. */
 export function addForwardedHeaders(req: http.IncomingMessage): void {
-  const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
+  // Node joins repeated X-Forwarded-For lines into one string.
+  req.headers['x-forwarded-for'] = forwardedFor(req.headers['x-forwarded-for'] as string | undefined, req.socket.remoteAddress ?? '');
   req.headers['x-forwarded-proto'] = 'http';
   req.headers['x-forwarded-host'] = req.headers.host!;
 }
@@ -18,7 +27,7 @@ export function addForwardedHeaders(req: http.IncomingMessage): void {
 /** The request's id (the client's when well-formed), set on its headers. */
 export function assignRequestId(req: http.IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
-  const requestId = typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID();
+  const requestId = requestIdOf(typeof incoming === 'string' ? incoming : undefined);
   req.headers['x-request-id'] = requestId;
   return requestId;
 }

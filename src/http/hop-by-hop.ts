@@ -6,6 +6,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 const hopByHop = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
+/** The hop-by-hop header names, lower case: for code that reads raw header lines. */
+export const hopByHopNames: ReadonlySet<string> = new Set(hopByHop);
+
 /** Removes hop-by-hop headers in place; `keep` names those an upgrade needs. */
 export function stripHopByHop(headers: IncomingHttpHeaders, keep: readonly string[] = []): void {
   const connection = headers.connection;

@@ -17,6 +17,13 @@ export interface FirstHead {
   close: boolean;
   /** A protocol upgrade (WebSocket). */
   upgrade: boolean;
+  /** The body is chunked. */
+  chunked: boolean;
+  method: string;
+  /** The request target (origin-form: a path and query). */
+  target: string;
+  /** The request line, then each header line, as sent. */
+  lines: string[];
 }
 
 export type HeadScan =
@@ -67,5 +74,8 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
     }
   }
   if (host === undefined || (chunked && contentLength !== undefined)) return proxy;
-  return { kind: 'head', head: { host, contentLength: contentLength ?? 0, close, upgrade } };
+  const space = lines[0]!.indexOf(' ');
+  const method = lines[0]!.slice(0, space);
+  const target = lines[0]!.slice(space + 1, lines[0]!.lastIndexOf(' '));
+  return { kind: 'head', head: { host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines } };
 }

@@ -17,6 +17,7 @@ import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http
 import { hostLines, normalizeHost, type HostTable } from '../http/host-table.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
 import { scanFirstHead, type FirstHead } from './first-head.ts';
+import { OneShot } from './one-shot.ts';
 import type { Forwarder } from './forwarder.ts';
 
 export type { AccessEntry } from '../http/access-entry.ts';
@@ -54,13 +55,6 @@ export interface RouterOptions extends RouterLimits {
   /** Called once per request the router answers (metrics). */
   onResponse?: (entry: AccessEntry) => void;
 }
-
-/**
- * A one-request connection (`Connection: close` on its first request) is handed
- * off too: measured with `npm run bench`, passing the socket to the worker
- * costs less than proxying its one request.
- */
-const handOffLastRequest = true;
 
 interface Exchange {
   req: http.IncomingMessage;
@@ -122,6 +116,8 @@ export class Router {
   #options: RouterOptions;
   readonly #passes: Pass[];
   readonly #clients: ClientConnections;
+  /** One-request connections, over pooled connections to the workers. */
+  readonly #oneShot: OneShot;
   /** Handed-off connections by id, until their worker reports them closed. */
   readonly #remote = new Map<number, Ticket>();
   #lastId = 0;
@@ -157,6 +153,7 @@ export class Router {
     this.#reroute = http.createServer(serverOptions, (req, res) => void this.#handle(req, res as CountedResponse, true));
     this.#reroute.keepAliveTimeout = 10 * 60_000;
     this.#clients = new ClientConnections(options);
+    this.#oneShot = new OneShot({ upstreamTimeout: options.upstreamTimeout, finished: (entry) => this.#report(entry) });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#applyServerLimits();
     this.server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
@@ -209,6 +206,7 @@ export class Router {
 
   setLimits(limits: RouterLimits): void {
     this.#options = { ...this.#options, ...limits };
+    this.#oneShot.upstreamTimeout = limits.upstreamTimeout;
     this.#applyServerLimits();
   }
 
@@ -238,6 +236,7 @@ export class Router {
     }
     this.server.closeAllConnections();
     this.#clients.closeLocal();
+    this.#oneShot.close();
   }
 
   /** Closes the reroute listener, once no worker serves handed-off connections. */
@@ -308,7 +307,7 @@ export class Router {
     const name = normalizeHost(head.host);
     const upstream = name === undefined ? undefined : this.#routes.lookup(name);
     // Unknown host (404), body over the limit (413): the proxy path answers.
-    if (!upstream || head.contentLength > this.#options.bodyLimit || (head.close && !handOffLastRequest)) return this.#proxy(socket, bytes);
+    if (!upstream || head.contentLength > this.#options.bodyLimit) return this.#proxy(socket, bytes);
     const waited = upstream.next(this.#options.queueTimeout);
     const port = typeof waited === 'object' ? await waited : waited;
     if (port === undefined) {
@@ -317,6 +316,13 @@ export class Router {
       return this.#proxy(socket, bytes);
     }
     if (socket.destroyed) return upstream.done(port);
+    if (head.close && !head.upgrade && !head.chunked && head.contentLength === 0) {
+      // One request and no body: written to the worker over a pooled connection
+      // (one-shot.ts). Measured with `npm run bench`, that costs less than
+      // passing the socket, which waits for the worker to acknowledge the one
+      // before it. A one-request connection with a body is handed off.
+      return this.#oneShot.forward(socket, head, upstream.site.schema, port, () => upstream.done(port));
+    }
     const id = ++this.#lastId;
     detachFromServer(socket);
     if (!upstream.handOff(port, id, socket, bytes)) {
@@ -467,6 +473,11 @@ export class Router {
       requestId: x.requestId,
     };
     if (x.port !== undefined) x.upstream!.done(x.port);
+    this.#report(entry);
+  }
+
+  /** One finished request: its access line and its count. */
+  #report(entry: AccessEntry): void {
     if (this.#options.accessLog) this.#options.log.info({ access: entry }, 'request');
     this.#options.onResponse?.(entry);
   }

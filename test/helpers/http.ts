@@ -14,13 +14,15 @@ export interface RequestOptions {
   path?: string;
   body?: string | Buffer;
   headers?: http.OutgoingHttpHeaders;
+  /** A keep-alive agent; default none (each request on its own connection, with `Connection: close`). */
+  agent?: http.Agent;
 }
 
 export function request(port: number, options: RequestOptions = {}): Promise<Reply> {
   const headers: http.OutgoingHttpHeaders = { ...options.headers };
   if (options.host !== undefined) headers.host = options.host;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/', headers, agent: false, setHost: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path ?? '/', headers, agent: options.agent ?? false, setHost: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -1,0 +1,21 @@
+// A whole HTTP/1.1 response written straight to a socket that no ServerResponse
+// owns (a refusal before any parser, a parser error, an answer while the
+// application still holds `res`), always with `Connection: close`.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/**
+ * The response's bytes: `status` with its reason phrase, `extra` header lines
+ * (each ending in CRLF), and, with `body`, a short plain-text body.
+ */
+export function closingResponse(status: number, options: { extra?: string; body?: boolean } = {}): string {
+  const reason = http.STATUS_CODES[status];
+  const body = options.body ? `${status} ${reason}\n` : '';
+  const type = options.body ? 'Content-Type: text/plain; charset=utf-8\r\n' : '';
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${options.extra ?? ''}${type}Content-Length: ${body.length}\r\n\r\n${body}`;
+}
+
+/** Writes a closing response and ends the socket. */
+export function answerAndClose(socket: Duplex, status: number, options?: { extra?: string; body?: boolean }): void {
+  socket.end(closingResponse(status, options));
+}
