@@ -48,18 +48,16 @@ type Framing = { kind: 'none' } | { kind: 'length'; remaining: number } | { kind
 
 /** Kept-alive loopback connections to workers, by port. */
 class UpstreamPool {
-  readonly #idle = new Map<number, Map<Socket, () => void>>();
+  /** Idle connections by port, each with when it went idle (ms) and how it leaves the pool when it closes. */
+  readonly #idle = new Map<number, Map<Socket, { since: number; drop: () => void }>>();
 
   /** A pooled connection to `port`, or a new one. */
   acquire(port: number): Socket {
     const idle = this.#idle.get(port);
-    const first = idle?.entries().next();
-    if (idle && first && !first.done) {
-      const [socket, drop] = first.value;
+    if (idle !== undefined && idle.size > 0) {
+      const [socket, entry] = idle.entries().next().value as [Socket, { drop: () => void }];
       idle.delete(socket);
-      socket.setTimeout(0);
-      socket.off('close', drop);
-      socket.off('timeout', drop);
+      socket.off('close', entry.drop);
       return socket;
     }
     const socket = net.connect(port, '127.0.0.1');
@@ -68,8 +66,8 @@ class UpstreamPool {
     return socket;
   }
 
-  /** Puts an idle connection back, to be closed after idleTimeout. */
-  release(port: number, socket: Socket): void {
+  /** Puts an idle connection back (closed by sweep() after idleTimeout). */
+  release(port: number, socket: Socket, now: number): void {
     let idle = this.#idle.get(port);
     if (!idle) {
       idle = new Map();
@@ -77,14 +75,16 @@ class UpstreamPool {
     }
     if (socket.destroyed || idle.size >= maxIdlePerPort) return void socket.destroy();
     const list = idle;
-    const drop = () => {
-      list.delete(socket);
-      socket.destroy();
-    };
+    const drop = () => list.delete(socket);
     socket.once('close', drop);
-    socket.once('timeout', drop);
-    socket.setTimeout(idleTimeout);
-    list.set(socket, drop);
+    list.set(socket, { since: now, drop });
+  }
+
+  /** Closes the connections idle for idleTimeout ms. */
+  sweep(now: number): void {
+    for (const idle of this.#idle.values()) {
+      for (const [socket, entry] of idle) if (now - entry.since >= idleTimeout) socket.destroy();
+    }
   }
 
   close(): void {
@@ -93,88 +93,132 @@ class UpstreamPool {
   }
 }
 
-/** The request head the worker receives: hop-by-hop headers out, X-Forwarded-* and X-Request-Id set. */
-function upstreamHead(request: OneShotRequest, client: string, requestId: string): string {
+/** The name of a header line, lower case. */
+function nameOf(line: string): string {
+  return line.slice(0, line.indexOf(':')).trim().toLowerCase();
+}
+
+/** The tokens a Connection header line names, lower case. */
+function connectionTokens(line: string, into: Set<string>): void {
+  for (const token of line.slice(line.indexOf(':') + 1).split(',')) into.add(token.trim().toLowerCase());
+}
+
+/**
+ * The request head the worker receives, in one pass over the client's lines:
+ * hop-by-hop headers (and those Connection names) out, X-Forwarded-For
+ * appended, X-Forwarded-Proto/-Host set, X-Request-Id kept when a plain token.
+ */
+function upstreamHead(request: OneShotRequest, client: string): { head: string; requestId: string } {
   const named = new Set<string>();
   let prior: string | undefined;
+  let incomingId: string | undefined;
   const kept: string[] = [request.lines[0]!];
+  const names: string[] = [''];
   for (let i = 1; i < request.lines.length; i++) {
     const line = request.lines[i]!;
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).toLowerCase();
+    const name = nameOf(line);
     if (name === 'connection') {
-      for (const token of line.slice(colon + 1).split(',')) named.add(token.trim().toLowerCase());
-      continue;
-    }
-    if (name === 'x-forwarded-for') {
-      const value = line.slice(colon + 1).trim();
+      connectionTokens(line, named);
+    } else if (name === 'x-forwarded-for') {
+      const value = line.slice(line.indexOf(':') + 1).trim();
       prior = prior === undefined ? value : `${prior}, ${value}`;
-      continue;
-    }
-    if (name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === 'x-request-id' || hopByHopNames.has(name)) continue;
-    kept.push(line);
-  }
-  const lines = named.size === 0 ? kept : kept.filter((line, i) => i === 0 || !named.has(line.slice(0, line.indexOf(':')).toLowerCase()));
-  lines.push(`x-forwarded-for: ${forwardedFor(prior, client)}`, 'x-forwarded-proto: http', `x-forwarded-host: ${request.host}`, `x-request-id: ${requestId}`, '', '');
-  return lines.join('\r\n');
-}
-
-/** The response head the client receives: hop-by-hop headers out (but the body's framing), `Connection: close`, X-Request-Id. */
-function clientHead(lines: string[], requestId: string): string {
-  const named = new Set<string>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (/^connection:/i.test(line)) for (const token of line.slice(line.indexOf(':') + 1).split(',')) named.add(token.trim().toLowerCase());
-  }
-  let hasId = false;
-  const kept: string[] = [lines[0]!];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
-    if (name === 'transfer-encoding') kept.push(line);
-    else if (hopByHopNames.has(name) || named.has(name)) continue;
-    else {
-      if (name === 'x-request-id') hasId = true;
+    } else if (name === 'x-request-id') {
+      incomingId ??= line.slice(line.indexOf(':') + 1).trim();
+    } else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-host' && !hopByHopNames.has(name)) {
       kept.push(line);
+      names.push(name);
     }
   }
-  if (!hasId) kept.push(`x-request-id: ${requestId}`);
-  kept.push('connection: close', '', '');
-  return kept.join('\r\n');
+  const lines = named.size === 0 ? kept : kept.filter((_, i) => i === 0 || !named.has(names[i]!));
+  const requestId = requestIdOf(incomingId);
+  lines.push(`x-forwarded-for: ${forwardedFor(prior, client)}`, 'x-forwarded-proto: http', `x-forwarded-host: ${request.host}`, `x-request-id: ${requestId}`, '', '');
+  return { head: lines.join('\r\n'), requestId };
 }
 
-/** How the body of a response with `status` and head `lines` ends, for a request with `method`. */
-function framingOf(method: string, status: number, lines: string[]): Framing | undefined {
-  if (method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
+/**
+ * The final response's head as the client receives it (hop-by-hop headers out
+ * but the body's framing, `Connection: close`, X-Request-Id), and how its body
+ * ends; undefined when its framing is ambiguous (502). One pass over its lines.
+ */
+function responseHead(method: string, status: number, lines: string[], requestId: string): { head: string; framing: Framing } | undefined {
+  const named = new Set<string>();
   let length: number | undefined;
   let chunked = false;
+  let hasId = false;
+  const kept: string[] = [lines[0]!];
+  const names: string[] = [''];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    const name = nameOf(line);
     if (name === 'content-length') {
+      const value = line.slice(line.indexOf(':') + 1).trim();
       if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) return undefined;
       length = Number(value);
     } else if (name === 'transfer-encoding') {
-      if (value.toLowerCase() !== 'chunked') return undefined;
+      if (line.slice(line.indexOf(':') + 1).trim().toLowerCase() !== 'chunked') return undefined;
       chunked = true;
+      kept.push(line);
+      names.push(name);
+      continue;
+    } else if (name === 'connection') {
+      connectionTokens(line, named);
+      continue;
+    } else if (name === 'x-request-id') {
+      hasId = true;
     }
+    if (hopByHopNames.has(name)) continue;
+    kept.push(line);
+    names.push(name);
   }
-  if (chunked) return length === undefined ? { kind: 'chunked', end: new ChunkedBodyEnd() } : undefined;
-  return length === undefined ? { kind: 'close' } : { kind: 'length', remaining: length };
+  const out = named.size === 0 ? kept : kept.filter((_, i) => i === 0 || names[i] === 'transfer-encoding' || !named.has(names[i]!));
+  if (!hasId) out.push(`x-request-id: ${requestId}`);
+  out.push('connection: close', '', '');
+  let framing: Framing;
+  if (method === 'HEAD' || status === 204 || status === 304) framing = { kind: 'none' };
+  else if (chunked) {
+    if (length !== undefined) return undefined;
+    framing = { kind: 'chunked', end: new ChunkedBodyEnd() };
+  } else framing = length === undefined ? { kind: 'close' } : { kind: 'length', remaining: length };
+  return { head: out.join('\r\n'), framing };
 }
+
+/** An exchange waiting on its worker: when it last heard from it, and what to do when that is too long ago. */
+interface Waiting { since: number; expire: () => void }
 
 export class OneShot {
   readonly #pool = new UpstreamPool();
   readonly #options: OneShotOptions;
+  readonly #waiting = new Set<Waiting>();
+  /** Clients answered, by when they must have closed their side. */
+  readonly #lingering = new Map<Socket, number>();
+  /**
+   * One timer for every deadline (a silent worker, an idle pooled connection, a
+   * client that does not close), swept a few times per upstreamTimeout: no timer
+   * is set or cleared per request.
+   */
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: OneShotOptions) {
     this.#options = options;
+    this.#schedule();
   }
 
   set upstreamTimeout(ms: number) {
     this.#options.upstreamTimeout = ms;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.min(1000, this.#options.upstreamTimeout / 4)));
+    this.#sweeper.unref();
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const waiting of this.#waiting) if (now - waiting.since >= this.#options.upstreamTimeout) waiting.expire();
+    for (const [client, deadline] of this.#lingering) if (now >= deadline) client.destroy();
+    this.#pool.sweep(now);
   }
 
   /**
@@ -184,8 +228,7 @@ export class OneShot {
    */
   forward(client: Socket, request: OneShotRequest, tenant: string, port: number, done: () => void): void {
     const started = process.hrtime.bigint();
-    const requestId = requestIdOf(headerValue(request.lines, 'x-request-id'));
-    const head = upstreamHead(request, client.remoteAddress ?? '', requestId);
+    const { head, requestId } = upstreamHead(request, client.remoteAddress ?? '');
     let status = 0;
     let bytes = 0;
     let over = false;
@@ -204,6 +247,7 @@ export class OneShot {
     // Whatever the client sends after its last request is not read; a client
     // that goes away ends the exchange (499 unless the response was complete).
     client.once('close', () => {
+      this.#lingering.delete(client);
       if (over) return;
       abandon?.();
       finish(499);
@@ -217,12 +261,12 @@ export class OneShot {
       const upstream = this.#pool.acquire(port);
       let buffered: Buffer | undefined;
       let framing: Framing | undefined;
+      const waiting: Waiting = { since: performance.now(), expire: () => fail(504) };
       const release = (reusable: boolean) => {
+        this.#waiting.delete(waiting);
         upstream.off('data', onData);
         upstream.off('close', onClose);
-        upstream.off('timeout', onTimeout);
-        upstream.setTimeout(0);
-        if (reusable) this.#pool.release(port, upstream);
+        if (reusable) this.#pool.release(port, upstream, performance.now());
         else upstream.destroy();
       };
       const fail = (code: 502 | 504) => {
@@ -235,7 +279,7 @@ export class OneShot {
       const complete = (reusable: boolean) => {
         release(reusable);
         client.end();
-        client.setTimeout(lingerTimeout, () => client.destroy());
+        if (!client.destroyed) this.#lingering.set(client, performance.now() + lingerTimeout);
         finish(status);
       };
       const write = (chunk: Buffer) => {
@@ -246,6 +290,7 @@ export class OneShot {
         }
       };
       const onData = (chunk: Buffer) => {
+        waiting.since = performance.now();
         if (framing === undefined) {
           buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
           const end = buffered.indexOf(headEnd);
@@ -265,15 +310,16 @@ export class OneShot {
             if (rest.length > 0) onData(rest);
             return;
           }
-          framing = code === 0 ? undefined : framingOf(request.method, code, lines);
-          if (framing === undefined) return fail(502);
+          const response = code === 0 ? undefined : responseHead(request.method, code, lines, requestId);
+          if (response === undefined) return fail(502);
+          framing = response.framing;
           status = code;
           sent = true;
           // The head and whatever of the body came with it leave in one write
           // (corked until the end of this turn): most responses are one packet.
           client.cork();
           process.nextTick(() => client.uncork());
-          client.write(clientHead(lines, requestId), 'latin1');
+          client.write(response.head, 'latin1');
           if (framing.kind === 'none') return complete(rest.length === 0);
           if (rest.length === 0) return;
           chunk = rest;
@@ -306,27 +352,17 @@ export class OneShot {
         if (framing?.kind === 'close') return complete(false);
         fail(502);
       };
-      const onTimeout = () => fail(504);
       abandon = () => release(false);
+      this.#waiting.add(waiting);
       upstream.on('data', onData);
       upstream.once('close', onClose);
-      upstream.once('timeout', onTimeout);
-      upstream.setTimeout(this.#options.upstreamTimeout);
       upstream.write(head, 'latin1');
     }
   }
 
   /** Closes the idle pooled connections (shutdown). */
   close(): void {
+    clearInterval(this.#sweeper);
     this.#pool.close();
   }
-}
-
-/** The value of the first header line named `name` (lower case), if any. */
-function headerValue(lines: readonly string[], name: string): string | undefined {
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.length > name.length && line[name.length] === ':' && line.slice(0, name.length).toLowerCase() === name) return line.slice(name.length + 1).trim();
-  }
-  return undefined;
 }
