@@ -201,9 +201,10 @@ test('metrics count requests served on handed-off connections; a scrape does not
   assert.match(metrics, /^tenantd_request_duration_seconds_count\{tenant="acme"\} 5$/m);
 });
 
-test('a reload under keep-alive load fails no request: draining workers close idle connections and end busy ones after their response', async (t) => {
+for (const oneShot of [false, true]) {
+test(`a reload under ${oneShot ? 'one-request-connection (pooled)' : 'keep-alive'} load fails no request: draining workers close idle connections and end busy ones after their response`, async (t) => {
   const s = await startService(t, twoProbeTenants);
-  const load = hammer(s.port, ['acme.test', 'globex.test']);
+  const load = hammer(s.port, ['acme.test', 'globex.test'], '/whoami', 4, oneShot);
   await load.after(100);
   const pidsBefore = s.service.status().flatMap((x) => x.workers.map((w) => w.pid));
   // A new setting for acme: its workers are replaced while clients hold connections to them.
@@ -219,6 +220,7 @@ test('a reload under keep-alive load fails no request: draining workers close id
   assert.ok(!pidsBefore.includes(acme.workers[0]!.pid), 'acme runs a new worker');
   assert.equal((await s.get('acme.test', '/whoami')).json().settings.v, 2);
 });
+}
 
 test('SIGTERM under keep-alive load, two tenants on one connection: every request the service accepted is answered; only new connections are refused', async (t) => {
   const s = await startService(t, twoProbeTenants);
@@ -231,7 +233,7 @@ test('SIGTERM under keep-alive load, two tenants on one connection: every reques
   await s.service.stop();
   const results = await Promise.all(loads.map((l) => l.stop()));
   const ok = results.reduce((n, r) => n + r.ok, 0);
-  const failures = results.flatMap((r) => r.failures);
+  const failures = results.flatMap((r, i) => r.failures.map((f) => `client ${i + 1}: ${f}`));
   assert.ok(ok >= 100);
   // After the listener closed, a new connection is refused: that is shutdown. A
   // request accepted and then dropped (reset, hang up) would be a failure.

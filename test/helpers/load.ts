@@ -9,8 +9,9 @@ export interface Hammer {
   stop(): Promise<{ ok: number; failures: string[] }>;
 }
 
-export function hammer(port: number, hosts: string[], path = '/whoami', lanes = 4): Hammer {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: lanes * hosts.length });
+/** `oneShot`: each request on its own connection, with `Connection: close` (no agent). */
+export function hammer(port: number, hosts: string[], path = '/whoami', lanes = 4, oneShot = false): Hammer {
+  const agent = oneShot ? false : new http.Agent({ keepAlive: true, maxSockets: lanes * hosts.length });
   let running = true;
   let ok = 0;
   const failures: string[] = [];
@@ -41,7 +42,7 @@ export function hammer(port: number, hosts: string[], path = '/whoami', lanes = 
     async stop() {
       running = false;
       await Promise.all(loops);
-      agent.destroy();
+      if (agent) agent.destroy();
       return { ok, failures };
     },
   };
