@@ -1,9 +1,8 @@
 // tenantd check: validates the config and compiles the app and its migrations;
 // exit 0 when valid, 1 with the errors.
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { bundle } from '../build/bundle.ts';
-import { migrationFiles } from '../db/migration-files.ts';
+import { migrationFilesIn } from '../db/migration-files.ts';
 import type { Command } from './command.ts';
 import { configPath, readConfig } from './command.ts';
 
@@ -17,12 +16,7 @@ export const checkCommand: Command = {
     await bundle(config.app, 'app');
     let migrations = 0;
     for (const folder of [config.migrations.shared, config.migrations.tenant]) {
-      let names: string[] = [];
-      try {
-        names = migrationFiles(readdirSync(folder));
-      } catch {
-        // A folder that does not exist has no migrations (the default folders are optional).
-      }
+      const names = migrationFilesIn(folder);
       for (const name of names) await bundle(path.join(folder, name), 'migration');
       migrations += names.length;
     }

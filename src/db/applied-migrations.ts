@@ -1,18 +1,12 @@
 // Whether a schema has every migration an application expects: a worker is
 // not ready before its tables are (a request would meet "relation does not
 // exist"). Read as the tenant role, which owns its migration table.
-import { readdirSync } from 'node:fs';
 import { sql, type Kysely } from 'kysely';
-import { migrationFiles, migrationName, migrationTable } from './migration-files.ts';
+import { migrationFilesIn, migrationName, migrationTable } from './migration-files.ts';
 
 /** Migration names of a folder: file names without extension, as the runner records them. */
 export function migrationNames(folder: string): string[] {
-  try {
-    return migrationFiles(readdirSync(folder)).map(migrationName);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
+  return migrationFilesIn(folder).map(migrationName);
 }
 
 /** Names in `expected` that the pinned schema has not applied. */

@@ -2,14 +2,14 @@
 // table lives in that schema, tenant migrations run as the tenant role (so the
 // tenant owns what they create), and the lock is per schema so that many
 // tenants migrate in parallel (kysely's own lock is one for the whole database).
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { bundle } from '../build/bundle.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { pinnedOptions } from './tenant-credentials.ts';
-import { migrationFiles, migrationName, migrationTable } from './migration-files.ts';
+import { migrationFilesIn, migrationName, migrationTable } from './migration-files.ts';
 import { sqlStateOf } from './sql-state.ts';
 import type { MigrationContext, MigrationModule } from '../app/migration-context.ts';
 
@@ -49,12 +49,7 @@ async function importMigration(file: string): Promise<MigrationModule> {
  * changed before a reload is seen, a thousand tenants share one load.
  */
 function loadFolder(folder: string): Promise<[string, MigrationModule][]> {
-  let names: string[] = [];
-  try {
-    names = migrationFiles(readdirSync(folder));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  const names = migrationFilesIn(folder);
   const key = JSON.stringify([folder, names.map((n) => {
     const stat = statSync(path.join(folder, n));
     return [n, stat.size, stat.mtimeMs];
