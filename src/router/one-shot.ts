@@ -229,10 +229,13 @@ export class OneShot {
   forward(client: Socket, request: OneShotRequest, tenant: string, port: number, done: () => void): void {
     const started = process.hrtime.bigint();
     const { head, requestId } = upstreamHead(request, client.remoteAddress ?? '');
+    const upstream = this.#pool.acquire(port);
     let status = 0;
     let bytes = 0;
     let over = false;
     let sent = false;
+    let buffered: Buffer | undefined;
+    let framing: Framing | undefined;
     const finish = (code: number) => {
       if (over) return;
       over = true;
@@ -242,122 +245,113 @@ export class OneShot {
         durationMs: Number(process.hrtime.bigint() - started) / 1e6, requestId,
       });
     };
-    /** Gives up the upstream connection in use (the client went away). */
-    let abandon: (() => void) | undefined;
-    // Whatever the client sends after its last request is not read; a client
-    // that goes away ends the exchange (499 unless the response was complete).
+    const waiting: Waiting = { since: performance.now(), expire: () => fail(504) };
+    const release = (reusable: boolean) => {
+      this.#waiting.delete(waiting);
+      upstream.off('data', onData);
+      upstream.off('close', onClose);
+      if (reusable) this.#pool.release(port, upstream, performance.now());
+      else upstream.destroy();
+    };
+    const fail = (code: 502 | 504) => {
+      release(false);
+      if (!sent) client.end(closingResponse(code));
+      else client.destroy();
+      status = code;
+      finish(code);
+    };
+    const complete = (reusable: boolean) => {
+      release(reusable);
+      client.end();
+      if (!client.destroyed) this.#lingering.set(client, performance.now() + lingerTimeout);
+      finish(status);
+    };
+    const write = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (!client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      waiting.since = performance.now();
+      if (framing === undefined) {
+        buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
+        const end = buffered.indexOf(headEnd);
+        if (end < 0) {
+          if (buffered.length > maxResponseHead) fail(502);
+          return;
+        }
+        const lines = buffered.toString('latin1', 0, end).split('\r\n');
+        const code = Number(statusLine.exec(lines[0]!)?.[1] ?? 0);
+        const rest = buffered.subarray(end + 4);
+        buffered = undefined;
+        if (code >= 100 && code < 200) {
+          // An interim response (103 Early Hints): passed on; the final one follows.
+          if (code === 101) return fail(502);
+          // Header bytes were read as latin1: written back byte for byte.
+          client.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+          if (rest.length > 0) onData(rest);
+          return;
+        }
+        const response = code === 0 ? undefined : responseHead(request.method, code, lines, requestId);
+        if (response === undefined) return fail(502);
+        framing = response.framing;
+        status = code;
+        sent = true;
+        // The head and whatever of the body came with it leave in one write
+        // (corked until the end of this turn): most responses are one packet.
+        client.cork();
+        process.nextTick(() => client.uncork());
+        client.write(response.head, 'latin1');
+        if (framing.kind === 'none') return complete(rest.length === 0);
+        if (rest.length === 0) return;
+        chunk = rest;
+      }
+      if (framing.kind === 'length') {
+        if (chunk.length >= framing.remaining) {
+          // Bytes past the body would be a second response: the connection is not reused.
+          const reusable = chunk.length === framing.remaining;
+          write(chunk.subarray(0, framing.remaining));
+          framing.remaining = 0;
+          return complete(reusable);
+        }
+        framing.remaining -= chunk.length;
+        return write(chunk);
+      }
+      if (framing.kind === 'chunked') {
+        const end = framing.end.scan(chunk);
+        if (end === 'invalid') return fail(502);
+        if (end === undefined) return write(chunk);
+        write(chunk.subarray(0, end));
+        return complete(end === chunk.length);
+      }
+      write(chunk);
+    };
+    const onClose = () => {
+      // The worker closed: the end of a body framed by the close, else a failure
+      // (a request is never sent twice: the worker may have acted on it). The
+      // worker keeps idle connections far longer than the pool does, so a
+      // pooled one is not closed under a request but by a worker that exits.
+      if (framing?.kind === 'close') return complete(false);
+      fail(502);
+    };
+    // A client that goes away ends the exchange (499 unless the response was complete).
     client.once('close', () => {
       this.#lingering.delete(client);
       if (over) return;
-      abandon?.();
+      release(false);
       finish(499);
     });
-    // Read on (and drop) what the client sends, so that its close is seen and
-    // the router's own close sends a FIN, not a reset over unread bytes.
+    // Read on (and drop) what the client sends after its request, so that its
+    // close is seen and the router's own close sends a FIN, not a reset over
+    // unread bytes.
     client.on('data', () => {});
     client.resume();
-
-    {
-      const upstream = this.#pool.acquire(port);
-      let buffered: Buffer | undefined;
-      let framing: Framing | undefined;
-      const waiting: Waiting = { since: performance.now(), expire: () => fail(504) };
-      const release = (reusable: boolean) => {
-        this.#waiting.delete(waiting);
-        upstream.off('data', onData);
-        upstream.off('close', onClose);
-        if (reusable) this.#pool.release(port, upstream, performance.now());
-        else upstream.destroy();
-      };
-      const fail = (code: 502 | 504) => {
-        release(false);
-        if (!sent) client.end(closingResponse(code));
-        else client.destroy();
-        status = code;
-        finish(code);
-      };
-      const complete = (reusable: boolean) => {
-        release(reusable);
-        client.end();
-        if (!client.destroyed) this.#lingering.set(client, performance.now() + lingerTimeout);
-        finish(status);
-      };
-      const write = (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (!client.write(chunk)) {
-          upstream.pause();
-          client.once('drain', () => upstream.resume());
-        }
-      };
-      const onData = (chunk: Buffer) => {
-        waiting.since = performance.now();
-        if (framing === undefined) {
-          buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-          const end = buffered.indexOf(headEnd);
-          if (end < 0) {
-            if (buffered.length > maxResponseHead) fail(502);
-            return;
-          }
-          const lines = buffered.toString('latin1', 0, end).split('\r\n');
-          const code = Number(statusLine.exec(lines[0]!)?.[1] ?? 0);
-          const rest = buffered.subarray(end + 4);
-          buffered = undefined;
-          if (code >= 100 && code < 200) {
-            // An interim response (103 Early Hints): passed on; the final one follows.
-            if (code === 101) return fail(502);
-            // Header bytes were read as latin1: written back byte for byte.
-            client.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-            if (rest.length > 0) onData(rest);
-            return;
-          }
-          const response = code === 0 ? undefined : responseHead(request.method, code, lines, requestId);
-          if (response === undefined) return fail(502);
-          framing = response.framing;
-          status = code;
-          sent = true;
-          // The head and whatever of the body came with it leave in one write
-          // (corked until the end of this turn): most responses are one packet.
-          client.cork();
-          process.nextTick(() => client.uncork());
-          client.write(response.head, 'latin1');
-          if (framing.kind === 'none') return complete(rest.length === 0);
-          if (rest.length === 0) return;
-          chunk = rest;
-        }
-        if (framing.kind === 'length') {
-          if (chunk.length >= framing.remaining) {
-            // Bytes past the body would be a second response: the connection is not reused.
-            const reusable = chunk.length === framing.remaining;
-            write(chunk.subarray(0, framing.remaining));
-            framing.remaining = 0;
-            return complete(reusable);
-          }
-          framing.remaining -= chunk.length;
-          return write(chunk);
-        }
-        if (framing.kind === 'chunked') {
-          const end = framing.end.scan(chunk);
-          if (end === 'invalid') return fail(502);
-          if (end === undefined) return write(chunk);
-          write(chunk.subarray(0, end));
-          return complete(end === chunk.length);
-        }
-        write(chunk);
-      };
-      const onClose = () => {
-        // The worker closed: the end of a body framed by the close, else a failure
-        // (a request is never sent twice: the worker may have acted on it). The
-        // worker keeps idle connections far longer than the pool does, so a
-        // pooled one is not closed under a request but by a worker that exits.
-        if (framing?.kind === 'close') return complete(false);
-        fail(502);
-      };
-      abandon = () => release(false);
-      this.#waiting.add(waiting);
-      upstream.on('data', onData);
-      upstream.once('close', onClose);
-      upstream.write(head, 'latin1');
-    }
+    this.#waiting.add(waiting);
+    upstream.on('data', onData);
+    upstream.once('close', onClose);
+    upstream.write(head, 'latin1');
   }
 
   /** Closes the idle pooled connections (shutdown). */

@@ -71,11 +71,6 @@ interface Exchange {
 
 type Pass = (x: Exchange) => boolean | Promise<boolean>;
 
-/** Answers on a raw socket (parser errors, refused upgrades) and closes it. */
-function refuseSocket(socket: Duplex, status: number): void {
-  answerAndClose(socket, status);
-}
-
 /**
  * Stops reading a socket at once. pause() alone lets Node read on until its
  * buffer fills; bytes read here after the head would be lost to a worker the
@@ -163,7 +158,7 @@ export class Router {
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = clientErrorStatus(error);
-      refuseSocket(socket, status);
+      answerAndClose(socket, status);
       this.#refused(status);
     });
   }
@@ -453,9 +448,9 @@ export class Router {
 
   async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const upstream = this.#route(req);
-    if (Array.isArray(upstream)) return refuseSocket(socket, upstream[0]);
+    if (Array.isArray(upstream)) return answerAndClose(socket, upstream[0]);
     const port = await upstream.next(this.#options.queueTimeout);
-    if (port === undefined) return refuseSocket(socket, 503);
+    if (port === undefined) return answerAndClose(socket, 503);
     addForwardedHeaders(req);
     socket.once('close', () => upstream.done(port));
     this.#options.forwarder.ws(req, socket, head, port);
