@@ -89,7 +89,7 @@ export class Service {
   #sites = new Map<string, ServedSite>();
   /** Groups that left the routes and are finishing their requests. */
   readonly #draining = new Set<Promise<void>>();
-  /** Tenant role passwords derive from it: the same on every node and at every start. */
+  /** Each site's role verifier and its workers' credentials, from the credentials secret (replaced when it rotates). */
   #credentials: SiteCredentials | undefined;
   #monitor: DatabaseMonitor | undefined;
   /** The application module compiled to one plain-JavaScript file: what workers import. */
