@@ -70,6 +70,8 @@ const hopByHopResponse = new Set(['connection', 'keep-alive', 'proxy-connection'
 class HandedOffResponse extends CountedResponse {
   /** Set by the request handler before the application runs. */
   requestId = '';
+  /** The request and response, while the application has them. */
+  exchange: Exchange | undefined = undefined;
   /** The application set headers one by one (setHeader/appendHeader). */
   #progressive = false;
 
@@ -118,6 +120,7 @@ class HandedOffResponse extends CountedResponse {
   }
 }
 
+/** The request and response, while the application has them. */
 interface Exchange {
   req: http.IncomingMessage;
   res: HandedOffResponse;
@@ -130,6 +133,8 @@ interface Exchange {
   tenant: string | null;
   /** The status tenantd answered on the raw socket (413, 504) while the application held `res`. */
   aborted?: number;
+  /** Its index in HandedOff's list of exchanges the application holds; -1 when not in it. */
+  slot: number;
 }
 
 /** A raw response that closes the connection, for when the application holds `res`. */
@@ -149,7 +154,12 @@ export class HandedOff {
   readonly #options: HandedOffOptions;
   #limits: ClientLimits;
   readonly #sockets = new Map<number, Socket>();
-  readonly #exchanges = new Set<Exchange>();
+  /**
+   * The exchanges the application holds, each at its `slot`: an array with
+   * swap-remove, since a Set hashes each new exchange (an identity hash stored
+   * on the object), a cost on every request.
+   */
+  readonly #exchanges: Exchange[] = [];
   #counts: RequestCounts = emptyCounts();
   #closed: number[] = [];
   #reportTimer: NodeJS.Timeout | undefined;
@@ -158,10 +168,17 @@ export class HandedOff {
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   #draining = false;
   #drained: Promise<void> | undefined;
+  /** One 'close' listener for every response (a closure per request costs more). */
+  readonly #responseClosed: (this: HandedOffResponse) => void;
 
   constructor(options: HandedOffOptions) {
     this.#options = options;
     this.#limits = options.limits;
+    const finished = (x: Exchange) => this.#finished(x);
+    this.#responseClosed = function (this: HandedOffResponse) {
+      if (this.exchange) finished(this.exchange);
+      this.exchange = undefined;
+    };
     for (const host of options.hosts) this.#hosts.add(host, true);
     this.#server = http.createServer({
       maxHeaderSize: options.limits.maxHeaderSize,
@@ -257,6 +274,8 @@ export class HandedOff {
 
   /** Reports within `delay` ms (sooner if already due sooner). */
   #schedule(delay = reportInterval): void {
+    // A report already due is due within reportInterval: the common case, per request.
+    if (this.#reportTimer !== undefined && delay >= reportInterval) return;
     const due = Date.now() + delay;
     if (this.#reportTimer !== undefined && this.#reportDue <= due) return;
     clearTimeout(this.#reportTimer);
@@ -305,11 +324,12 @@ export class HandedOff {
       return reroute(req, res, this.#limits.reroute, this.#agent, this.#options.log);
     }
     const requestId = whose === 'ours' ? this.#forwarded(req) : '';
-    const x: Exchange = { req, res, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null };
+    const x: Exchange = { req, res, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null, slot: -1 };
     const socket = req.socket as Marked;
     const state = socket[activity] ??= { busy: 0, since: started };
     state.busy += 1;
-    res.once('close', () => this.#finished(x));
+    res.exchange = x;
+    res.on('close', this.#responseClosed);
     if (whose === undefined) return this.#finish(x, 400, 'malformed request');
     res.requestId = requestId;
     if (this.#draining) res.shouldKeepAlive = false;
@@ -319,7 +339,7 @@ export class HandedOff {
     }
     if (req.headers['transfer-encoding'] !== undefined) this.#limitChunked(x);
     stripHopByHop(req.headers);
-    this.#exchanges.add(x);
+    x.slot = this.#exchanges.push(x) - 1;
     this.#options.listener(req, res);
   }
 
@@ -361,30 +381,42 @@ export class HandedOff {
   /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
   #expire(): void {
     const now = performance.now();
-    for (const x of this.#exchanges) {
+    for (const x of [...this.#exchanges]) {
       if (x.deadline > now || x.res.headersSent) continue;
-      this.#exchanges.delete(x);
+      this.#untrack(x);
       this.#options.log.warn({ requestId: x.requestId, path: pathOf(x.req.url) }, 'application timed out');
       this.#abort(x, 504);
     }
   }
 
+  #untrack(x: Exchange): void {
+    if (x.slot < 0) return;
+    const last = this.#exchanges.pop()!;
+    if (last !== x) {
+      this.#exchanges[x.slot] = last;
+      last.slot = x.slot;
+    }
+    x.slot = -1;
+  }
+
   #finished(x: Exchange): void {
-    this.#exchanges.delete(x);
+    this.#untrack(x);
     const { req, res } = x;
+    const now = performance.now();
     const state = (req.socket as Marked)[activity]!;
     state.busy -= 1;
-    state.since = performance.now();
-    this.#count({
-      tenant: x.tenant,
-      method: req.method ?? '',
-      path: pathOf(req.url),
-      status: x.aborted ?? (res.writableFinished ? res.statusCode : 499),
-      bytes: x.aborted ? 0 : res.bodyBytes,
-      durationMs: performance.now() - x.started,
-      requestId: x.requestId,
-    });
+    state.since = now;
+    const status = x.aborted ?? (res.writableFinished ? res.statusCode : 499);
+    const durationMs = now - x.started;
+    // The access entry only when it is logged: the counts need none.
+    countRequest(this.#counts, status, durationMs);
+    if (this.#limits.accessLog) {
+      const entry: AccessEntry = { tenant: x.tenant, method: req.method ?? '', path: pathOf(req.url), status, bytes: x.aborted ? 0 : res.bodyBytes, durationMs, requestId: x.requestId };
+      this.#options.log.info({ access: entry }, 'request');
+    }
+    this.#schedule();
   }
+
 
   /** WebSocket and other upgrades: the application's server's 'upgrade' listeners, as on the proxy path. */
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
