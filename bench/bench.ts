@@ -12,6 +12,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { residentBytes } from '../src/admin/metrics.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
+import { pinning } from './cores.ts';
+import { cpuMicros, withChildren } from './cpu-time.ts';
 import { haveWrk, runLoad, type LoadResult } from './load-runner.ts';
 import { freePort, haveNginx, startNginx, type Nginx } from './nginx.ts';
 import { startTenantd, type TenantdProcess } from './tenantd-process.ts';
@@ -66,7 +68,7 @@ try {
   service = await startTenantd(configFile, adminPort);
   const worker = (await service.status())[0]!.workers[0]!;
   if (haveNginx) nginx = await startNginx(dir, worker.port!);
-  console.log(`tenantd bench: ${seconds}s per run, Node ${process.version}, ${os.cpus().length} cores, load by ${haveWrk ? 'wrk -t1' : 'the built-in generator (install wrk for more headroom: apt-get install wrk)'}`);
+  console.log(`tenantd bench: ${seconds}s per run, Node ${process.version}, ${os.cpus().length} cores, load by ${haveWrk ? 'wrk -t1' : 'the built-in generator (install wrk for more headroom: apt-get install wrk)'}, ${pinning ? `servers on core ${pinning.server}, load on core ${pinning.load}` : 'not pinned to cores'}`);
   if (!haveNginx) console.log('nginx is not on the PATH: its row is skipped (apt-get install nginx-light)');
   // Seed a few tasks for GET /api/tasks.
   for (let i = 0; i < 5; i++) {
@@ -74,11 +76,12 @@ try {
   }
 
   type Path = 'direct' | 'tenantd' | 'tenantd, handoff: false' | 'nginx';
-  const ports: [Path, () => Promise<number>][] = [
-    ['direct', async () => worker.port!],
-    ['tenantd', async () => { writeConfig(true); await service!.reload(); return routerPort; }],
-    ['tenantd, handoff: false', async () => { writeConfig(false); await service!.reload(); return routerPort; }],
-    ...(nginx ? [['nginx', async () => nginx!.port] as [Path, () => Promise<number>]] : []),
+  /** Each path: its port (after any reload it needs) and the server processes whose CPU a request costs. */
+  const paths: [Path, () => Promise<number>, () => number[]][] = [
+    ['direct', async () => worker.port!, () => [worker.pid!]],
+    ['tenantd', async () => { writeConfig(true); await service!.reload(); return routerPort; }, () => withChildren(service!.child.pid!)],
+    ['tenantd, handoff: false', async () => { writeConfig(false); await service!.reload(); return routerPort; }, () => withChildren(service!.child.pid!)],
+    ...(nginx ? [['nginx', async () => nginx!.port, () => [...withChildren(nginx!.pid), worker.pid!]] as [Path, () => Promise<number>, () => number[]]] : []),
   ];
   const measures = [
     { name: 'keep-alive, 50 connections', path: '/api/tenant', connections: 50, close: false },
@@ -86,37 +89,54 @@ try {
     { name: 'latency, 4 connections', path: '/api/tenant', connections: 4, close: false },
     { name: 'GET /api/tasks, keep-alive, 50 connections', path: '/api/tasks', connections: 50, close: false },
   ];
+  /** A run's result and the server CPU per request, µs (NaN when /proc cannot tell). */
+  type Run = LoadResult & { cpu: number };
   // Each path is measured `rounds` times, the paths taking turns, and the median
   // round kept: a 2-core machine's throughput wanders by a fifth from run to run.
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const runs = new Map<Path, LoadResult[][]>(ports.map(([name]) => [name, measures.map(() => [])]));
+  const runs = new Map<Path, Run[][]>(paths.map(([name]) => [name, measures.map(() => [])]));
   for (let round = 0; round < rounds; round++) {
-    for (const [name, port] of ports) {
+    for (const [name, port, pids] of paths) {
       const p = await port();
       await runLoad({ port: p, host, path: '/api/tenant', connections: 50, seconds: 1 });
-      for (const [i, m] of measures.entries()) runs.get(name)![i]!.push(await runLoad({ port: p, host, path: m.path, connections: m.connections, seconds, close: m.close }));
+      for (const [i, m] of measures.entries()) {
+        const processes = pids();
+        const before = cpuMicros(processes);
+        const result = await runLoad({ port: p, host, path: m.path, connections: m.connections, seconds, close: m.close });
+        const after = cpuMicros(processes);
+        const cpu = before === undefined || after === undefined ? Number.NaN : (after - before) / (result.rps * seconds);
+        runs.get(name)![i]!.push({ ...result, cpu });
+      }
     }
   }
-  if (process.env.BENCH_VERBOSE) for (const [name, cells] of runs) console.log(name, cells.map((list) => list.map((r) => r.rps.toFixed(0)).join('/')).join('  '));
-  const median = (list: LoadResult[], key: 'rps' | 'p50') => [...list].sort((a, b) => a[key] - b[key])[Math.floor(list.length / 2)]!;
-  const results = new Map<Path, LoadResult[]>([...runs].map(([name, cells]) => [name, cells.map((list, i) => median(list, i === 2 ? 'p50' : 'rps'))]));
+  if (process.env.BENCH_VERBOSE) for (const [name, cells] of runs) console.log(name, cells.map((list) => list.map((r) => `${r.rps.toFixed(0)}@${r.cpu.toFixed(0)}µs`).join('/')).join('  '));
+  const median = <K extends keyof Run>(list: Run[], key: K) => [...list].sort((a, b) => (a[key] as number) - (b[key] as number))[Math.floor(list.length / 2)]!;
+  const results = new Map<Path, Run[]>([...runs].map(([name, cells]) => [name, cells.map((list, i) => median(list, i === 2 ? 'p50' : 'rps'))]));
+  /** The median CPU per request of each cell (its own median: not the median throughput's round). */
+  const cpu = new Map<Path, number[]>([...runs].map(([name, cells]) => [name, cells.map((list) => median(list, 'cpu').cpu)]));
   writeConfig(true);
   await service.reload();
 
   const num = (n: number) => n.toFixed(0).padStart(8);
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '-').padStart(7);
+  const micros = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(0)).padStart(9);
   const direct = results.get('direct')!;
   const viaNginx = results.get('nginx');
-  console.log(`\n${'path'.padEnd(24)} ${'keep-alive'.padStart(10)} ${'close'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'/api/tasks'.padStart(10)}   (req/s; latency at 4 connections)`);
+  console.log(`\n${'path'.padEnd(24)} ${'keep-alive'.padStart(10)} ${'close'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'/api/tasks'.padStart(10)} ${'CPU µs/req: keep-alive'.padStart(22)} ${'close'.padStart(9)}`);
   for (const [name, row] of results) {
-    const [keep, close, latency, tasks] = row as [LoadResult, LoadResult, LoadResult, LoadResult];
+    const [keep, close, latency, tasks] = row as [Run, Run, Run, Run];
     const failed = row.reduce((n, r) => n + r.failed, 0);
-    console.log(`${name.padEnd(24)} ${num(keep.rps).padStart(10)} ${num(close.rps)} ${num(latency.p50)} ${num(latency.p99)} ${num(tasks.rps).padStart(10)}${failed ? `   (${failed} failed)` : ''}`);
+    const [keepCpu, closeCpu] = cpu.get(name)!;
+    console.log(`${name.padEnd(24)} ${num(keep.rps).padStart(10)} ${num(close.rps)} ${num(latency.p50)} ${num(latency.p99)} ${num(tasks.rps).padStart(10)} ${micros(keepCpu).padStart(22)} ${micros(closeCpu)}${failed ? `   (${failed} failed)` : ''}`);
   }
+  console.log('(req/s; latency at 4 connections; CPU: the server\'s processes (tenantd\'s primary and worker, nginx and the worker, the worker alone), the database not counted)');
   console.log('\nratios');
   for (const name of ['tenantd', 'tenantd, handoff: false'] as Path[]) {
-    const [keep, close, latency, tasks] = results.get(name)! as [LoadResult, LoadResult, LoadResult, LoadResult];
+    const [keep, close, latency, tasks] = results.get(name)! as [Run, Run, Run, Run];
     console.log(`  ${name}: keep-alive ${ratio(keep.rps, viaNginx?.[0]?.rps)} nginx, ${ratio(keep.rps, direct[0]!.rps)} direct; close ${ratio(close.rps, viaNginx?.[1]?.rps)} nginx, ${ratio(close.rps, direct[1]!.rps)} direct; /api/tasks ${ratio(tasks.rps, direct[3]!.rps)} direct; p50 added over direct ${(latency.p50 - direct[2]!.p50).toFixed(0)} µs`);
+    const [keepCpu, closeCpu] = cpu.get(name)!;
+    const nginxCpu = cpu.get('nginx');
+    if (nginxCpu && !Number.isNaN(keepCpu!)) console.log(`  ${' '.repeat(name.length)}  CPU per request, nginx's over tenantd's: keep-alive ${ratio(nginxCpu[0]!, keepCpu)}, close ${ratio(nginxCpu[1]!, closeCpu)}`);
   }
   const mib = (pid: number) => ((residentBytes(pid) ?? 0) / 2 ** 20).toFixed(0);
   console.log(`  memory: primary ${mib(service.child.pid!)} MiB, worker ${mib((await service.status())[0]!.workers[0]!.pid!)} MiB (RSS)`);

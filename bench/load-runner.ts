@@ -2,6 +2,7 @@
 // server), the built-in generator (bench/load.mjs) otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { onCores } from './cores.ts';
 
 export interface LoadResult {
   rps: number;
@@ -26,7 +27,8 @@ export const haveWrk = spawnSync('wrk', ['--version']).error === undefined;
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [file, argv] = onCores('load', command, args);
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
     child.on('error', reject);

@@ -4,11 +4,14 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { onCores } from './cores.ts';
 
 export const haveNginx = spawnSync('nginx', ['-v']).error === undefined;
 
 export interface Nginx {
   port: number;
+  /** The master process's pid. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -52,7 +55,7 @@ http {
   }
 }
 `);
-  const child: ChildProcess = spawn('nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child: ChildProcess = spawn(...onCores('server', 'nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;']), { stdio: ['ignore', 'inherit', 'inherit'] });
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
@@ -63,6 +66,7 @@ http {
   }
   return {
     port,
+    pid: child.pid!,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGQUIT');

@@ -3,6 +3,7 @@
 // not the TypeScript sources under a loader.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { onCores } from './cores.ts';
 import type { ReloadResult, SiteStatus } from '../src/service/service-types.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/tenantd.js');
@@ -16,7 +17,7 @@ export interface TenantdProcess {
 
 /** Starts `tenantd serve -c configFile` and resolves once its admin API says ready. */
 export async function startTenantd(configFile: string, adminPort: number): Promise<TenantdProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', '-c', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(...onCores('server', process.execPath, [bin, 'serve', '-c', configFile]), { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const admin = (method: string, route: string) => fetch(`http://127.0.0.1:${adminPort}${route}`, { method });
   const deadline = Date.now() + 120_000;
