@@ -130,3 +130,28 @@ test('the chunked-body scanner finds the end at any split, with extensions and t
     assert.equal(new ChunkedBodyEnd().scan(Buffer.from(broken)), 'invalid', JSON.stringify(broken));
   }
 });
+
+/** A one-request connection whose client keeps its own side open after the response: the response's text, and the socket. */
+function halfOpenRequest(port: number): Promise<{ text: string; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let text = '';
+    socket.on('data', (d) => { text += d; });
+    socket.on('error', reject);
+    socket.on('end', () => resolve({ text, socket }));
+    socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n');
+  });
+}
+
+test('the router closes a one-request connection once its response is written: a client that keeps its side open holds no connection slot', async (t) => {
+  const s = await startService(t, `${twoProbeTenants}router:\n  maxConnectionsPerClient: 2\n`);
+  const held: net.Socket[] = [];
+  t.after(() => held.forEach((h) => h.destroy()));
+  for (let i = 1; i <= 4; i++) {
+    const { text, socket } = await halfOpenRequest(s.port);
+    held.push(socket);
+    assert.match(text, /^HTTP\/1\.1 200 /, `request ${i} on its own connection, the ones before still open on the client's side`);
+    // The router's close follows its FIN at once; a moment for it to count the connection gone.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+});
