@@ -9,8 +9,22 @@ const maxHostHeaderLength = 260;
 
 const hostHeader = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::\d{1,5})?$/;
 
+/** Host header values seen lately and their names: clients send the same few again and again. */
+const normalized = new Map<string, string | undefined>();
+/** Values remembered at most (then forgotten all at once). */
+const maxNormalized = 1024;
+
 /** The host name of a Host header: lower-cased, port and one trailing dot removed; undefined if malformed. */
 export function normalizeHost(header: string): string | undefined {
+  const known = normalized.get(header);
+  if (known !== undefined || normalized.has(header)) return known;
+  if (normalized.size >= maxNormalized) normalized.clear();
+  const name = normalizeHostName(header);
+  normalized.set(header, name);
+  return name;
+}
+
+function normalizeHostName(header: string): string | undefined {
   const value = header.trim().toLowerCase();
   if (value.length === 0 || value.length > maxHostHeaderLength || !hostHeader.test(value)) return undefined;
   // A port, when given, is 1-65535 (an empty one is allowed by RFC 3986).

@@ -98,9 +98,15 @@ function nameOf(line: string): string {
   return line.slice(0, line.indexOf(':')).trim().toLowerCase();
 }
 
+/** Does nothing (a listener that drops what it is given). */
+const ignore = (): void => {};
+
 /** The tokens a Connection header line names, lower case. */
 function connectionTokens(line: string, into: Set<string>): void {
-  for (const token of line.slice(line.indexOf(':') + 1).split(',')) into.add(token.trim().toLowerCase());
+  const value = line.slice(line.indexOf(':') + 1);
+  // Most name one token (close, keep-alive): no list to split.
+  if (!value.includes(',')) return void into.add(value.trim().toLowerCase());
+  for (const token of value.split(',')) into.add(token.trim().toLowerCase());
 }
 
 /**
@@ -109,7 +115,7 @@ function connectionTokens(line: string, into: Set<string>): void {
  * appended, X-Forwarded-Proto/-Host set, X-Request-Id kept when a plain token.
  */
 function upstreamHead(request: OneShotRequest, client: string): { head: string; requestId: string } {
-  const named = new Set<string>();
+  let named: Set<string> | undefined;
   let prior: string | undefined;
   let incomingId: string | undefined;
   const kept: string[] = [request.lines[0]!];
@@ -118,7 +124,7 @@ function upstreamHead(request: OneShotRequest, client: string): { head: string; 
     const line = request.lines[i]!;
     const name = nameOf(line);
     if (name === 'connection') {
-      connectionTokens(line, named);
+      connectionTokens(line, named ??= new Set());
     } else if (name === 'x-forwarded-for') {
       const value = line.slice(line.indexOf(':') + 1).trim();
       prior = prior === undefined ? value : `${prior}, ${value}`;
@@ -129,26 +135,38 @@ function upstreamHead(request: OneShotRequest, client: string): { head: string; 
       names.push(name);
     }
   }
-  const lines = named.size === 0 ? kept : kept.filter((_, i) => i === 0 || !named.has(names[i]!));
+  // Filtered only when the Connection header names one of them (not for the usual `close`).
+  const lines = named === undefined || !names.some((name) => named.has(name)) ? kept : kept.filter((_, i) => i === 0 || !named.has(names[i]!));
   const requestId = requestIdOf(incomingId);
   lines.push(`x-forwarded-for: ${forwardedFor(prior, client)}`, 'x-forwarded-proto: http', `x-forwarded-host: ${request.host}`, `x-request-id: ${requestId}`, '', '');
   return { head: lines.join('\r\n'), requestId };
 }
 
+/** Header lines of a head (`head` without its status line), one at a time: no array of lines. */
+function* headerLines(head: string): Generator<string> {
+  for (let at = head.indexOf('\r\n'); at >= 0;) {
+    const next = head.indexOf('\r\n', at + 2);
+    yield head.slice(at + 2, next < 0 ? head.length : next);
+    at = next;
+  }
+}
+
 /**
  * The final response's head as the client receives it (hop-by-hop headers out
  * but the body's framing, `Connection: close`, X-Request-Id), and how its body
- * ends; undefined when its framing is ambiguous (502). One pass over its lines.
+ * ends; undefined when its framing is ambiguous (502). `head` is the worker's,
+ * up to the blank line. One pass over its lines, built up as it goes; a second
+ * only when its Connection header names a header that is not hop-by-hop.
  */
-function responseHead(method: string, status: number, lines: string[], requestId: string): { head: string; framing: Framing } | undefined {
-  const named = new Set<string>();
+function responseHead(method: string, status: number, head: string, requestId: string): { head: string; framing: Framing } | undefined {
   let length: number | undefined;
   let chunked = false;
   let hasId = false;
-  const kept: string[] = [lines[0]!];
-  const names: string[] = [''];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
+  /** Headers the Connection header names that are not removed as hop-by-hop anyway. */
+  let named: Set<string> | undefined;
+  const statusEnd = head.indexOf('\r\n');
+  let out = statusEnd < 0 ? head : head.slice(0, statusEnd);
+  for (const line of headerLines(head)) {
     const name = nameOf(line);
     if (name === 'content-length') {
       const value = line.slice(line.indexOf(':') + 1).trim();
@@ -157,29 +175,41 @@ function responseHead(method: string, status: number, lines: string[], requestId
     } else if (name === 'transfer-encoding') {
       if (line.slice(line.indexOf(':') + 1).trim().toLowerCase() !== 'chunked') return undefined;
       chunked = true;
-      kept.push(line);
-      names.push(name);
+      out += `\r\n${line}`;
       continue;
     } else if (name === 'connection') {
-      connectionTokens(line, named);
+      const tokens = new Set<string>();
+      connectionTokens(line, tokens);
+      for (const token of tokens) if (token && !hopByHopNames.has(token)) (named ??= new Set()).add(token);
       continue;
     } else if (name === 'x-request-id') {
       hasId = true;
     }
     if (hopByHopNames.has(name)) continue;
-    kept.push(line);
-    names.push(name);
+    out += `\r\n${line}`;
   }
-  const out = named.size === 0 ? kept : kept.filter((_, i) => i === 0 || names[i] === 'transfer-encoding' || !named.has(names[i]!));
-  if (!hasId) out.push(`x-request-id: ${requestId}`);
-  out.push('connection: close', '', '');
+  if (named !== undefined) {
+    // Rare: rebuilt without the headers the Connection header names (the
+    // body's framing stays: it is how the router finds the body's end).
+    out = statusEnd < 0 ? head : head.slice(0, statusEnd);
+    hasId = false;
+    for (const line of headerLines(head)) {
+      const name = nameOf(line);
+      if (name === 'connection' || (hopByHopNames.has(name) && name !== 'transfer-encoding')) continue;
+      if (named.has(name) && name !== 'transfer-encoding') continue;
+      if (name === 'x-request-id') hasId = true;
+      out += `\r\n${line}`;
+    }
+  }
+  if (!hasId) out += `\r\nx-request-id: ${requestId}`;
+  out += '\r\nconnection: close\r\n\r\n';
   let framing: Framing;
   if (method === 'HEAD' || status === 204 || status === 304) framing = { kind: 'none' };
   else if (chunked) {
     if (length !== undefined) return undefined;
     framing = { kind: 'chunked', end: new ChunkedBodyEnd() };
   } else framing = length === undefined ? { kind: 'close' } : { kind: 'length', remaining: length };
-  return { head: out.join('\r\n'), framing };
+  return { head: out, framing };
 }
 
 /** An exchange waiting on its worker: when it last heard from it, and what to do when that is too long ago. */
@@ -227,7 +257,7 @@ export class OneShot {
    * in use.
    */
   forward(client: Socket, request: OneShotRequest, tenant: string, port: number, done: () => void): void {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const { head, requestId } = upstreamHead(request, client.remoteAddress ?? '');
     const upstream = this.#pool.acquire(port);
     let status = 0;
@@ -242,7 +272,7 @@ export class OneShot {
       done();
       this.#options.finished({
         tenant, method: request.method, path: pathOf(request.target), status: code, bytes,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6, requestId,
+        durationMs: performance.now() - started, requestId,
       });
     };
     const waiting: Waiting = { since: performance.now(), expire: () => fail(504) };
@@ -285,19 +315,20 @@ export class OneShot {
           if (buffered.length > maxResponseHead) fail(502);
           return;
         }
-        const lines = buffered.toString('latin1', 0, end).split('\r\n');
-        const code = Number(statusLine.exec(lines[0]!)?.[1] ?? 0);
+        const head = buffered.toString('latin1', 0, end);
+        const lineEnd = head.indexOf('\r\n');
+        const code = Number(statusLine.exec(lineEnd < 0 ? head : head.slice(0, lineEnd))?.[1] ?? 0);
         const rest = buffered.subarray(end + 4);
+        const interim = buffered.subarray(0, end + 4);
         buffered = undefined;
         if (code >= 100 && code < 200) {
-          // An interim response (103 Early Hints): passed on; the final one follows.
+          // An interim response (103 Early Hints): passed on, byte for byte; the final one follows.
           if (code === 101) return fail(502);
-          // Header bytes were read as latin1: written back byte for byte.
-          client.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+          client.write(interim);
           if (rest.length > 0) onData(rest);
           return;
         }
-        const response = code === 0 ? undefined : responseHead(request.method, code, lines, requestId);
+        const response = code === 0 ? undefined : responseHead(request.method, code, head, requestId);
         if (response === undefined) return fail(502);
         framing = response.framing;
         status = code;
@@ -349,7 +380,7 @@ export class OneShot {
     // Read on (and drop) what the client sends after its request, so that a
     // client that goes first is seen, and the router's close sends a FIN, not
     // a reset over unread bytes.
-    client.on('data', () => {});
+    client.on('data', ignore);
     client.resume();
     this.#waiting.add(waiting);
     upstream.on('data', onData);
