@@ -318,13 +318,13 @@ export class OneShot {
         const head = buffered.toString('latin1', 0, end);
         const lineEnd = head.indexOf('\r\n');
         const code = Number(statusLine.exec(lineEnd < 0 ? head : head.slice(0, lineEnd))?.[1] ?? 0);
+        const bytes = buffered;
         const rest = buffered.subarray(end + 4);
-        const interim = buffered.subarray(0, end + 4);
         buffered = undefined;
         if (code >= 100 && code < 200) {
           // An interim response (103 Early Hints): passed on, byte for byte; the final one follows.
           if (code === 101) return fail(502);
-          client.write(interim);
+          client.write(bytes.subarray(0, end + 4));
           if (rest.length > 0) onData(rest);
           return;
         }
