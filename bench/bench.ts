@@ -2,10 +2,12 @@
 // direct to a worker's port, through tenantd (hand-off, the default, and with
 // router.handoff: false, the proxy path) and through nginx in front of the same
 // worker, for keep-alive and Connection: close traffic and latency at 4
-// connections; then a point query through a pinned pool against a pool that
+// connections, with the CPU each request costs the server's processes
+// (cpu-time.ts); then a point query through a pinned pool against a pool that
 // issues SET search_path before each query (the django-tenants way). Every
 // comparison is a ratio within this one run. tenantd runs as `tenantd serve`
-// (the bundled primary a user runs) in a child process.
+// (the bundled primary a user runs) in a child process; BENCH_PIN=1 puts the
+// servers and the load on separate cores (cores.ts).
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
