@@ -381,7 +381,9 @@ export class HandedOff {
   /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
   #expire(): void {
     const now = performance.now();
-    for (const x of [...this.#exchanges]) {
+    // Backwards: swap-remove moves the last exchange, already seen, into the slot left.
+    for (let i = this.#exchanges.length - 1; i >= 0; i--) {
+      const x = this.#exchanges[i]!;
       if (x.deadline > now || x.res.headersSent) continue;
       this.#untrack(x);
       this.#options.log.warn({ requestId: x.requestId, path: pathOf(x.req.url) }, 'application timed out');
