@@ -17,7 +17,7 @@ import type { AccessEntry } from '../http/access-entry.ts';
 import { pathOf } from '../http/access-entry.ts';
 import { forwardedFor, requestIdOf } from '../http/forwarded.ts';
 import { hopByHopNames } from '../http/hop-by-hop.ts';
-import { closingResponse } from '../http/closing-response.ts';
+import { answerAndClose } from '../http/closing-response.ts';
 import { ChunkedBodyEnd } from './chunked-body-end.ts';
 import type { FirstHead } from './first-head.ts';
 
@@ -285,7 +285,7 @@ export class OneShot {
     };
     const fail = (code: 502 | 504) => {
       release(false);
-      if (!sent) client.end(closingResponse(code));
+      if (!sent) answerAndClose(client, code);
       else client.destroy();
       status = code;
       finish(code);

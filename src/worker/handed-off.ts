@@ -137,11 +137,6 @@ interface Exchange {
   slot: number;
 }
 
-/** A raw response that closes the connection, for when the application holds `res`. */
-function rawAnswer(socket: Duplex, status: number): void {
-  answerAndClose(socket, status, { body: true });
-}
-
 /** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
 const knownHost = Symbol('tenantd.knownHost');
 /** On a socket: requests on it not yet answered, and when the last one was (performance.now()). */
@@ -375,7 +370,7 @@ export class HandedOff {
     if (x.res.headersSent) return void x.req.socket.destroy();
     x.res.statusCode = status;
     x.aborted = status;
-    rawAnswer(x.req.socket, status);
+    answerAndClose(x.req.socket, status, { body: true });
   }
 
   /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
@@ -424,7 +419,7 @@ export class HandedOff {
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.#whose(req) !== 'ours' || this.#options.appServer.listenerCount('upgrade') === 0) {
       // Not this tenant's (or not served here): 421 tells the client to try a new connection (RFC 9110 §15.5.20).
-      return rawAnswer(socket, this.#whose(req) === 'foreign' ? 421 : 400);
+      return answerAndClose(socket, this.#whose(req) === 'foreign' ? 421 : 400, { body: true });
     }
     this.#forwarded(req);
     stripHopByHop(req.headers, ['connection', 'upgrade']);
