@@ -16,11 +16,31 @@ export interface ConnectionLimits {
 export type Refusal = 429 | 503;
 
 /** One admitted connection: in this process, or handed to a worker. */
-export interface Ticket {
-  readonly address: string;
-  /** Here: the socket. Handed off: undefined, and `close` asks the worker. */
-  socket: Socket | undefined;
-  close: () => void;
+export class Ticket {
+  /** Handed off: asks its worker to close it. */
+  closeRemote: (() => void) | undefined;
+
+  constructor(
+    readonly owner: ClientConnections,
+    readonly address: string,
+    /** Here: the socket. Handed off: undefined, and `closeRemote` asks the worker. */
+    public socket: Socket | undefined,
+  ) {}
+
+  close(): void {
+    if (this.socket !== undefined) this.socket.destroy();
+    else this.closeRemote?.();
+  }
+}
+
+/** The ticket of a connection, kept on its socket for the shared 'close' listener. */
+const ticketOf = Symbol('ticket');
+type Admitted = Socket & { [ticketOf]?: Ticket };
+
+/** One listener for every admitted socket: its ticket is released when it closes here. */
+function socketClosed(this: Admitted): void {
+  const ticket = this[ticketOf];
+  if (ticket !== undefined && ticket.socket === this) ticket.owner.release(ticket);
 }
 
 export class ClientConnections {
@@ -56,13 +76,12 @@ export class ClientConnections {
       set = new Set();
       this.#byClient.set(address, set);
     }
-    const ticket: Ticket = { address, socket, close: () => socket.destroy() };
+    const ticket = new Ticket(this, address, socket);
     set.add(ticket);
     this.#total += 1;
     this.#local += 1;
-    socket.once('close', () => {
-      if (ticket.socket === socket) this.release(ticket);
-    });
+    (socket as Admitted)[ticketOf] = ticket;
+    socket.on('close', socketClosed);
     return ticket;
   }
 
@@ -70,7 +89,7 @@ export class ClientConnections {
   handedOff(ticket: Ticket, close: () => void): void {
     if (ticket.socket === undefined) return;
     ticket.socket = undefined;
-    ticket.close = close;
+    ticket.closeRemote = close;
     this.#local -= 1;
   }
 

@@ -24,6 +24,10 @@ export interface FirstHead {
   target: string;
   /** The request line, then each header line, as sent. */
   lines: string[];
+  /** Each line's header name, lower case ('' for the request line). */
+  names: string[];
+  /** Each line's header value, without the whitespace around it ('' for the request line). */
+  values: string[];
 }
 
 export type HeadScan =
@@ -32,30 +36,54 @@ export type HeadScan =
   | { kind: 'head'; head: FirstHead };
 
 const requestLine = /^[A-Z]{1,20} \/[!-~]* HTTP\/1\.1$/;
-const headerLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+const headEnd = Buffer.from('\r\n\r\n');
 const incomplete: HeadScan = { kind: 'incomplete' };
 const proxy: HeadScan = { kind: 'proxy' };
+
+/** Space or tab, the whitespace around a header value. */
+function isOws(code: number): boolean {
+  return code === 32 || code === 9;
+}
 
 /**
  * Scans `bytes` (everything read so far) for a complete first head. `proxy` too
  * when no head ends within `maxHeaderSize` bytes: the proxy path answers 431.
+ * One pass over the head's lines, none split off into a list first.
  */
 export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
-  const end = bytes.indexOf('\r\n\r\n', 0, 'latin1');
+  const end = bytes.indexOf(headEnd);
   if (end < 0) return bytes.length >= maxHeaderSize ? proxy : incomplete;
   if (end + 4 > maxHeaderSize) return proxy;
-  const lines = bytes.toString('latin1', 0, end).split('\r\n');
-  if (!requestLine.test(lines[0]!)) return proxy;
+  const text = bytes.toString('latin1', 0, end);
+  let lineEnd = text.indexOf('\r\n');
+  const first = lineEnd < 0 ? text : text.slice(0, lineEnd);
+  if (!requestLine.test(first)) return proxy;
+  const lines = [first];
+  const names = [''];
+  const values = [''];
   let host: string | undefined;
   let contentLength: number | undefined;
   let chunked = false;
   let close = false;
   let upgrade = false;
-  for (let i = 1; i < lines.length; i++) {
-    const match = headerLine.exec(lines[i]!);
-    if (!match) return proxy;
-    const name = match[1]!.toLowerCase();
-    const value = match[2]!;
+  while (lineEnd >= 0) {
+    const start = lineEnd + 2;
+    lineEnd = text.indexOf('\r\n', start);
+    const line = lineEnd < 0 ? text.slice(start) : text.slice(start, lineEnd);
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !headerName.test(line.slice(0, colon))) return proxy;
+    let from = colon + 1;
+    let to = line.length;
+    while (from < to && isOws(line.charCodeAt(from))) from++;
+    while (to > from && isOws(line.charCodeAt(to - 1))) to--;
+    const value = line.slice(from, to);
+    if (!headerValue.test(value)) return proxy;
+    const name = line.slice(0, colon).toLowerCase();
+    lines.push(line);
+    names.push(name);
+    values.push(value);
     if (name === 'host') {
       if (host !== undefined) return proxy;
       host = value;
@@ -74,8 +102,8 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
     }
   }
   if (host === undefined || (chunked && contentLength !== undefined)) return proxy;
-  const space = lines[0]!.indexOf(' ');
-  const method = lines[0]!.slice(0, space);
-  const target = lines[0]!.slice(space + 1, lines[0]!.lastIndexOf(' '));
-  return { kind: 'head', head: { host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines } };
+  const space = first.indexOf(' ');
+  const method = first.slice(0, space);
+  const target = first.slice(space + 1, first.lastIndexOf(' '));
+  return { kind: 'head', head: { host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines, names, values } };
 }

@@ -9,7 +9,7 @@ import { ChunkedBodyEnd } from './chunked-body-end.ts';
 import type { FirstHead } from './first-head.ts';
 
 /** The first request of a one-request connection, as first-head.ts read it. */
-export type OneShotRequest = Pick<FirstHead, 'lines' | 'method' | 'target' | 'host'>;
+export type OneShotRequest = Pick<FirstHead, 'lines' | 'names' | 'values' | 'method' | 'target' | 'host'>;
 
 /** Response framing: how the body's end is found. */
 export type Framing = { kind: 'none' } | { kind: 'length'; remaining: number } | { kind: 'chunked'; end: ChunkedBodyEnd } | { kind: 'close' };
@@ -19,9 +19,8 @@ function nameOf(line: string): string {
   return line.slice(0, line.indexOf(':')).trim().toLowerCase();
 }
 
-/** The tokens a Connection header line names, lower case. */
-function connectionTokens(line: string, into: Set<string>): void {
-  const value = line.slice(line.indexOf(':') + 1);
+/** The tokens a Connection header's value names, lower case. */
+function connectionTokens(value: string, into: Set<string>): void {
   // Most name one token (close, keep-alive): no list to split.
   if (!value.includes(',')) return void into.add(value.trim().toLowerCase());
   for (const token of value.split(',')) into.add(token.trim().toLowerCase());
@@ -33,31 +32,29 @@ function connectionTokens(line: string, into: Set<string>): void {
  * appended, X-Forwarded-Proto/-Host set, X-Request-Id kept when a plain token.
  */
 export function upstreamHead(request: OneShotRequest, client: string): { head: string; requestId: string } {
+  const { lines, names, values } = request;
   let named: Set<string> | undefined;
   let prior: string | undefined;
   let incomingId: string | undefined;
-  const kept: string[] = [request.lines[0]!];
-  const names: string[] = [''];
-  for (let i = 1; i < request.lines.length; i++) {
-    const line = request.lines[i]!;
-    const name = nameOf(line);
+  /** Header lines kept, by index (the names Connection lists are only known at the end). */
+  const kept: number[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const name = names[i]!;
     if (name === 'connection') {
-      connectionTokens(line, named ??= new Set());
+      connectionTokens(values[i]!, named ??= new Set());
     } else if (name === 'x-forwarded-for') {
-      const value = line.slice(line.indexOf(':') + 1).trim();
-      prior = prior === undefined ? value : `${prior}, ${value}`;
+      prior = prior === undefined ? values[i]! : `${prior}, ${values[i]!}`;
     } else if (name === 'x-request-id') {
-      incomingId ??= line.slice(line.indexOf(':') + 1).trim();
+      incomingId ??= values[i]!;
     } else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-host' && !hopByHopNames.has(name)) {
-      kept.push(line);
-      names.push(name);
+      kept.push(i);
     }
   }
-  // Filtered only when the Connection header names one of them (not for the usual `close`).
-  const lines = named === undefined || !names.some((name) => named.has(name)) ? kept : kept.filter((_, i) => i === 0 || !named.has(names[i]!));
+  let head = lines[0]!;
+  for (const i of kept) if (named === undefined || !named.has(names[i]!)) head += `\r\n${lines[i]!}`;
   const requestId = requestIdOf(incomingId);
-  lines.push(`x-forwarded-for: ${forwardedFor(prior, client)}`, 'x-forwarded-proto: http', `x-forwarded-host: ${request.host}`, `x-request-id: ${requestId}`, '', '');
-  return { head: lines.join('\r\n'), requestId };
+  head += `\r\nx-forwarded-for: ${forwardedFor(prior, client)}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${request.host}\r\nx-request-id: ${requestId}\r\n\r\n`;
+  return { head, requestId };
 }
 
 /** Header lines of a head (`head` without its status line), one at a time: no array of lines. */
@@ -97,7 +94,7 @@ export function responseHead(method: string, status: number, head: string, reque
       continue;
     } else if (name === 'connection') {
       const tokens = new Set<string>();
-      connectionTokens(line, tokens);
+      connectionTokens(line.slice(line.indexOf(':') + 1), tokens);
       for (const token of tokens) if (token && !hopByHopNames.has(token)) (named ??= new Set()).add(token);
       continue;
     } else if (name === 'x-request-id') {

@@ -16,7 +16,8 @@ import { CountedResponse } from '../http/counted-response.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { hostLines, normalizeHost, type HostTable } from '../http/host-table.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
-import { scanFirstHead, type FirstHead } from './first-head.ts';
+import type { FirstHead, HeadScan } from './first-head.ts';
+import { FirstHeadReader } from './first-head-reader.ts';
 import { OneShot } from './one-shot.ts';
 import type { Forwarder } from './forwarder.ts';
 
@@ -72,20 +73,6 @@ interface Exchange {
 type Pass = (x: Exchange) => boolean | Promise<boolean>;
 
 /**
- * Stops reading a socket at once. pause() alone lets Node read on until its
- * buffer fills; bytes read here after the head would be lost to a worker the
- * socket is handed to.
- */
-function stopReading(socket: Socket): void {
-  socket.pause();
-  const handle = (socket as unknown as { _handle?: { reading: boolean; readStop(): number } })._handle;
-  if (handle?.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/**
  * Unties a socket from its net.Server before it is sent to a worker. Otherwise
  * Node tracks every sent socket per worker for the server's life (a leak as
  * workers come and go) and makes server.close() wait for the workers' sockets.
@@ -96,6 +83,9 @@ function detachFromServer(socket: Socket): void {
   own.server = null;
   own._server = null;
 }
+
+/** Drops what it is given (errors the close that follows reports). */
+function ignore(): void {}
 
 const absoluteForm = /^http:\/\/([^/?#]*)([^#]*)$/i;
 
@@ -111,6 +101,8 @@ export class Router {
   #options: RouterOptions;
   readonly #passes: Pass[];
   readonly #clients: ClientConnections;
+  /** First heads being read, to choose a connection's path. */
+  readonly #heads: FirstHeadReader<Ticket>;
   /** One-request connections, over pooled connections to the workers. */
   readonly #oneShot: OneShot;
   /** Handed-off connections by id, until their worker reports them closed. */
@@ -148,6 +140,15 @@ export class Router {
     this.#reroute = http.createServer(serverOptions, (req, res) => void this.#handle(req, res as CountedResponse, true));
     this.#reroute.keepAliveTimeout = 10 * 60_000;
     this.#clients = new ClientConnections(options);
+    this.#heads = new FirstHeadReader<Ticket>({
+      maxHeaderSize: options.maxHeaderSize,
+      headersTimeout: options.headersTimeout,
+      onHead: (socket, ticket, bytes, scan) => this.#firstHead(socket, ticket, bytes, scan),
+      onTimeout: (socket) => {
+        answerAndClose(socket, 408);
+        this.#refused(408);
+      },
+    });
     this.#oneShot = new OneShot({ upstreamTimeout: options.upstreamTimeout, finished: (entry) => this.#report(entry) });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#applyServerLimits();
@@ -168,6 +169,7 @@ export class Router {
     this.server.headersTimeout = o.headersTimeout;
     this.server.requestTimeout = o.requestTimeout;
     this.server.keepAliveTimeout = o.keepAliveTimeout;
+    this.#heads.headersTimeout = o.headersTimeout;
     // Counted per client by ClientConnections, which makes room rather than refuse.
     this.#clients.limits = { maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient };
   }
@@ -231,6 +233,7 @@ export class Router {
     }
     this.server.closeAllConnections();
     this.#clients.closeLocal();
+    this.#heads.close();
     this.#oneShot.close();
   }
 
@@ -256,7 +259,9 @@ export class Router {
       return this.#refused(ticket);
     }
     if (!this.#options.handoff || !this.#open) return this.#proxy(socket);
-    this.#readFirstHead(socket, ticket);
+    // Errors after this point are the proxy path's or the worker's to handle.
+    socket.on('error', ignore);
+    this.#heads.read(socket, ticket);
   }
 
   /** The proxy path, for the whole connection; `bytes` were read already. */
@@ -266,35 +271,13 @@ export class Router {
     socket.resume();
   }
 
-  /** Reads until the first head is complete (within maxHeaderSize and headersTimeout), then chooses the path. */
-  #readFirstHead(socket: Socket, ticket: Ticket): void {
-    let bytes: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      finish();
-      answerAndClose(socket, 408);
-      this.#refused(408);
-    }, this.#options.headersTimeout);
-    const finish = () => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', finish);
-    };
-    const onData = (chunk: Buffer) => {
-      bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-      const scan = scanFirstHead(bytes, this.#options.maxHeaderSize);
-      if (scan.kind === 'incomplete') return;
-      finish();
-      stopReading(socket);
-      if (scan.kind === 'proxy') return this.#proxy(socket, bytes);
-      this.#handOff(socket, ticket, bytes, scan.head).catch((error: unknown) => {
-        this.#options.log.error({ err: error }, 'hand-off failed');
-        socket.destroy();
-      });
-    };
-    // Errors after this point are the proxy path's or the worker's to handle.
-    socket.on('error', () => {});
-    socket.on('data', onData);
-    socket.once('close', finish);
+  /** The first head is read (or the connection must take the proxy path): choose the path. */
+  #firstHead(socket: Socket, ticket: Ticket, bytes: Buffer, scan: Exclude<HeadScan, { kind: 'incomplete' }>): void {
+    if (scan.kind === 'proxy') return this.#proxy(socket, bytes);
+    this.#handOff(socket, ticket, bytes, scan.head).catch((error: unknown) => {
+      this.#options.log.error({ err: error }, 'hand-off failed');
+      socket.destroy();
+    });
   }
 
   /** Gives the connection to a worker of its tenant; whatever the router must answer takes the proxy path. */
