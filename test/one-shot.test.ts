@@ -65,6 +65,10 @@ test('a one-request connection gets every framing of a response whole, with Conn
 
   const sized = await oneShot(s.port, 'GET', '/sized');
   assert.deepEqual([sized.status, sized.headers['content-length'], sized.body.toString()], [200, '14', '{"sized":true}']);
+  // A small sized body leaves in the same write as the head: its bytes unchanged, every value.
+  const bytes = await oneShot(s.port, 'GET', '/bytes');
+  assert.deepEqual([bytes.status, bytes.headers['content-length']], [200, '256']);
+  assert.deepEqual([...bytes.body], Array.from({ length: 256 }, (_, i) => i));
   const empty = await oneShot(s.port, 'GET', '/empty');
   assert.deepEqual([empty.status, empty.body.length], [204, 0]);
   const head = await oneShot(s.port, 'HEAD', '/sized');
