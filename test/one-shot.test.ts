@@ -159,3 +159,24 @@ test('the router closes a one-request connection once its response is written: a
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 });
+
+test('a client that sends bytes after its one request gets a staged close: the whole response, a FIN, and its further bytes read, not reset', async (t) => {
+  const s = await startService(t, twoProbeTenants);
+  const socket = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  const errors: string[] = [];
+  socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+  let text = '';
+  socket.on('data', (d) => { text += d; });
+  const ended = new Promise((resolve) => socket.once('end', resolve));
+  // Bytes after a `Connection: close` request (a broken client, or a pipelining one).
+  socket.write('GET /sized HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\nGET /whoami HTTP/1.1\r\n');
+  await ended;
+  assert.match(text, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"sized":true\}$/i);
+  // The router's side is half-closed and still reading: more bytes meet no reset.
+  for (let i = 0; i < 3; i++) {
+    socket.write('Host: acme.test\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(errors, []);
+});

@@ -22,6 +22,8 @@ export interface FirstHead {
   method: string;
   /** The request target (origin-form: a path and query). */
   target: string;
+  /** Bytes of the head, its blank line included. */
+  length: number;
   /** The request line, then each header line, as sent. */
   lines: string[];
   /** Each line's header name, lower case ('' for the request line). */
@@ -105,5 +107,5 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
   const space = first.indexOf(' ');
   const method = first.slice(0, space);
   const target = first.slice(space + 1, first.lastIndexOf(' '));
-  return { kind: 'head', head: { host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines, names, values } };
+  return { kind: 'head', head: { length: end + 4, host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines, names, values } };
 }

@@ -46,8 +46,11 @@ const statusLine = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/;
 const exchangeOf = Symbol('one-shot exchange');
 type Client = Socket & { [exchangeOf]?: Exchange };
 
-/** Drops what it is given: bytes a client sends after its request, and errors the close that follows reports. */
-function ignore(): void {}
+/** Bytes a client sends after its request: dropped, but remembered (a staged close then). */
+function clientData(this: Client): void {
+  const exchange = this[exchangeOf];
+  if (exchange !== undefined) exchange.spoke = true;
+}
 
 function uncork(socket: Socket): void {
   socket.uncork();
@@ -71,6 +74,8 @@ class Exchange implements PoolUser {
   over = false;
   /** The response head is on its way to the client. */
   sent = false;
+  /** The client sent bytes after its request (it said it would send no other). */
+  spoke: boolean;
   /** Response bytes read while its head is incomplete. */
   buffered: Buffer | undefined;
   framing: Framing | undefined;
@@ -85,8 +90,10 @@ class Exchange implements PoolUser {
     port: number,
     readonly done: () => void,
     readonly started: number,
+    trailing: boolean,
   ) {
     this.since = started;
+    this.spoke = trailing;
     const { head, requestId } = upstreamHead(request, client.remoteAddress ?? '');
     this.requestId = requestId;
     this.upstream = shot.pool.acquire(port, this);
@@ -124,12 +131,25 @@ class Exchange implements PoolUser {
   complete(reusable: boolean): void {
     const now = performance.now();
     this.release(reusable, now);
-    // Closed once the response is written (as nginx closes after a bodyless
-    // request), not after the client's own close: fewer events per
-    // connection. A client that does not take its response is cut later.
-    this.client.destroySoon();
+    this.close();
     this.linger(now);
     this.finish(this.status);
+  }
+
+  /**
+   * Closes the client's connection once the response is written, as nginx does
+   * after a bodyless request, not after the client's own close. A client that
+   * said `Connection: close` sends nothing more (RFC 9112 §9.6): once the whole
+   * response is with the kernel, one close() sends it and the FIN (else the
+   * close follows the last write). A client that did send more gets a staged
+   * close, as nginx's lingering close: the response and a FIN, then its bytes
+   * read and dropped until it closes (or lingerTimeout), since a close over
+   * unread bytes is a reset that can lose the response.
+   */
+  close(): void {
+    if (this.spoke) this.client.end();
+    else if (this.client.writableLength === 0) this.client.destroy();
+    else this.client.destroySoon();
   }
 
   /** The client has lingerTimeout ms to take what is written. */
@@ -288,19 +308,18 @@ export class OneShot {
 
   /**
    * Serves `request`, read from `client` (which said it sends no other), from
-   * the worker on `port`; `done` is called once, when that worker is no longer
-   * in use.
+   * the worker on `port`; `trailing`: bytes came after the request's head.
+   * `done` is called once, when that worker is no longer in use.
    */
-  forward(client: Socket, request: OneShotRequest, tenant: string, port: number, done: () => void): void {
-    const exchange = new Exchange(this, client, request, tenant, port, done, performance.now());
+  forward(client: Socket, request: OneShotRequest, trailing: boolean, tenant: string, port: number, done: () => void): void {
+    const exchange = new Exchange(this, client, request, tenant, port, done, performance.now(), trailing);
     exchange.slot = this.#exchanges.length;
     this.#exchanges.push(exchange);
     (client as Client)[exchangeOf] = exchange;
     client.on('close', clientClosed);
     // Read on (and drop) what the client sends after its request, so that a
-    // client that goes first is seen, and the router's close sends a FIN, not
-    // a reset over unread bytes.
-    client.on('data', ignore);
+    // client that goes first is seen, and one that sends more gets a staged close.
+    client.on('data', clientData);
     client.resume();
   }
 

@@ -299,7 +299,7 @@ export class Router {
       // (one-shot.ts). Measured with `npm run bench`, that costs less than
       // passing the socket, which waits for the worker to acknowledge the one
       // before it. A one-request connection with a body is handed off.
-      return this.#oneShot.forward(socket, head, upstream.site.schema, port, () => upstream.done(port));
+      return this.#oneShot.forward(socket, head, bytes.length > head.length, upstream.site.schema, port, () => upstream.done(port));
     }
     const id = ++this.#lastId;
     detachFromServer(socket);
