@@ -4,13 +4,14 @@
 // process paying for every connection, so the reads share one listener function
 // and one sweep checks every deadline: no closure and no timer per connection.
 import type { Socket } from 'node:net';
-import { scanFirstHead, type HeadScan } from './first-head.ts';
+import { SlotList } from '../http/slot-list.ts';
+import { scanFirstHead, type SettledScan } from './first-head.ts';
 
 export interface FirstHeadReaderOptions<T> {
   maxHeaderSize: number;
   headersTimeout: number;
   /** The first head is complete, or the connection must take the proxy path; its socket no longer reads. */
-  onHead: (socket: Socket, context: T, bytes: Buffer, scan: Exclude<HeadScan, { kind: 'incomplete' }>) => void;
+  onHead: (socket: Socket, context: T, bytes: Buffer, scan: SettledScan) => void;
   /** No complete head came within headersTimeout ms. */
   onTimeout: (socket: Socket) => void;
 }
@@ -39,7 +40,7 @@ interface Reading<T> {
   bytes: Buffer | undefined;
   /** When headersTimeout runs out, ms. */
   readonly deadline: number;
-  /** Where it sits in the reader's list (swap-remove). */
+  /** Where it sits in the reader's list. */
   slot: number;
 }
 
@@ -52,7 +53,7 @@ function firstData(this: Reads<unknown>, chunk: Buffer): void {
 
 export class FirstHeadReader<T> {
   readonly #options: FirstHeadReaderOptions<T>;
-  readonly #readings: Reading<T>[] = [];
+  readonly #readings = new SlotList<Reading<T>>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: FirstHeadReaderOptions<T>) {
@@ -72,9 +73,9 @@ export class FirstHeadReader<T> {
   /** Reads `socket`'s first head; `context` goes with it to onHead. */
   read(socket: Socket, context: T): void {
     const reading: Reading<T> = {
-      reader: this, socket, context, bytes: undefined, deadline: performance.now() + this.#options.headersTimeout, slot: this.#readings.length,
+      reader: this, socket, context, bytes: undefined, deadline: performance.now() + this.#options.headersTimeout, slot: -1,
     };
-    this.#readings.push(reading);
+    this.#readings.add(reading);
     (socket as Reads<T>)[readingOf] = reading;
     socket.on('data', firstData);
   }
@@ -96,18 +97,15 @@ export class FirstHeadReader<T> {
   #end(reading: Reading<T>): void {
     reading.socket.off('data', firstData);
     (reading.socket as Reads<T>)[readingOf] = undefined;
-    const last = this.#readings.pop()!;
-    if (last !== reading) {
-      this.#readings[reading.slot] = last;
-      last.slot = reading.slot;
-    }
+    this.#readings.remove(reading);
   }
 
   #sweep(): void {
     const now = performance.now();
-    // Backwards: swap-remove only moves a reading already seen.
-    for (let i = this.#readings.length - 1; i >= 0; i--) {
-      const reading = this.#readings[i]!;
+    const readings = this.#readings.items;
+    // Backwards (see SlotList): a reading may leave the list here.
+    for (let i = readings.length - 1; i >= 0; i--) {
+      const reading = readings[i]!;
       if (reading.socket.destroyed) {
         this.#end(reading);
       } else if (now >= reading.deadline) {

@@ -37,6 +37,9 @@ export type HeadScan =
   | { kind: 'proxy' }
   | { kind: 'head'; head: FirstHead };
 
+/** A scan that settled the connection's path: a head to route, or the proxy path. */
+export type SettledScan = Exclude<HeadScan, { kind: 'incomplete' }>;
+
 const requestLine = /^[A-Z]{1,20} \/[!-~]* HTTP\/1\.1$/;
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;

@@ -20,6 +20,7 @@ import type { Socket } from 'node:net';
 import type { AccessEntry } from '../http/access-entry.ts';
 import { pathOf } from '../http/access-entry.ts';
 import { answerAndClose } from '../http/closing-response.ts';
+import { SlotList } from '../http/slot-list.ts';
 import { responseHead, upstreamHead, type Framing, type OneShotRequest } from './proxied-heads.ts';
 import { UpstreamPool, type PoolUser, type PooledConnection } from './upstream-pool.ts';
 
@@ -62,7 +63,7 @@ function clientClosed(this: Client): void {
 
 /** One request of a one-request connection, from the client's head to its close. */
 class Exchange implements PoolUser {
-  /** Where it sits in the one-shot's list of exchanges (swap-remove). */
+  /** Where it sits in the one-shot's list of exchanges. */
   slot = -1;
   /** When the worker was last heard from (or asked), ms. */
   since: number;
@@ -258,7 +259,7 @@ export class OneShot {
   readonly pool = new UpstreamPool();
   readonly options: OneShotOptions;
   /** Exchanges whose client connection is open. */
-  readonly #exchanges: Exchange[] = [];
+  readonly #exchanges = new SlotList<Exchange>();
   /**
    * One timer for every deadline (a silent worker, an idle pooled connection, a
    * client that does not close), swept a few times per upstreamTimeout: no timer
@@ -284,9 +285,10 @@ export class OneShot {
 
   #sweep(): void {
     const now = performance.now();
-    // Backwards: an exchange that ends here leaves by swap-remove, which only moves one already seen.
-    for (let i = this.#exchanges.length - 1; i >= 0; i--) {
-      const exchange = this.#exchanges[i]!;
+    const exchanges = this.#exchanges.items;
+    // Backwards (see SlotList): an exchange may leave the list here.
+    for (let i = exchanges.length - 1; i >= 0; i--) {
+      const exchange = exchanges[i]!;
       if (exchange.lingerUntil > 0) {
         if (now >= exchange.lingerUntil) exchange.client.destroy();
       } else if (exchange.upstream !== undefined && now - exchange.since >= this.options.upstreamTimeout) {
@@ -298,12 +300,7 @@ export class OneShot {
 
   /** An exchange whose client closed leaves the list. */
   forget(exchange: Exchange): void {
-    const last = this.#exchanges.pop()!;
-    if (last !== exchange) {
-      this.#exchanges[exchange.slot] = last;
-      last.slot = exchange.slot;
-    }
-    exchange.slot = -1;
+    this.#exchanges.remove(exchange);
   }
 
   /**
@@ -313,8 +310,7 @@ export class OneShot {
    */
   forward(client: Socket, request: OneShotRequest, trailing: boolean, tenant: string, port: number, done: () => void): void {
     const exchange = new Exchange(this, client, request, tenant, port, done, performance.now(), trailing);
-    exchange.slot = this.#exchanges.length;
-    this.#exchanges.push(exchange);
+    this.#exchanges.add(exchange);
     (client as Client)[exchangeOf] = exchange;
     client.on('close', clientClosed);
     // Read on (and drop) what the client sends after its request, so that a

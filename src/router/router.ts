@@ -16,7 +16,7 @@ import { CountedResponse } from '../http/counted-response.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { hostLines, normalizeHost, type HostTable } from '../http/host-table.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
-import type { FirstHead, HeadScan } from './first-head.ts';
+import type { FirstHead, SettledScan } from './first-head.ts';
 import { FirstHeadReader } from './first-head-reader.ts';
 import { OneShot } from './one-shot.ts';
 import type { Forwarder } from './forwarder.ts';
@@ -272,7 +272,7 @@ export class Router {
   }
 
   /** The first head is read (or the connection must take the proxy path): choose the path. */
-  #firstHead(socket: Socket, ticket: Ticket, bytes: Buffer, scan: Exclude<HeadScan, { kind: 'incomplete' }>): void {
+  #firstHead(socket: Socket, ticket: Ticket, bytes: Buffer, scan: SettledScan): void {
     if (scan.kind === 'proxy') return this.#proxy(socket, bytes);
     this.#handOff(socket, ticket, bytes, scan.head).catch((error: unknown) => {
       this.#options.log.error({ err: error }, 'hand-off failed');

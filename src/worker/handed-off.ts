@@ -17,6 +17,7 @@ import { stripHopByHop } from '../http/hop-by-hop.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { HostTable, hostLines, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
+import { SlotList } from '../http/slot-list.ts';
 import { reroute } from './reroute.ts';
 import { answerAndClose } from '../http/closing-response.ts';
 
@@ -149,12 +150,8 @@ export class HandedOff {
   readonly #options: HandedOffOptions;
   #limits: ClientLimits;
   readonly #sockets = new Map<number, Socket>();
-  /**
-   * The exchanges the application holds, each at its `slot`: an array with
-   * swap-remove, since a Set hashes each new exchange (an identity hash stored
-   * on the object), a cost on every request.
-   */
-  readonly #exchanges: Exchange[] = [];
+  /** The exchanges the application holds (a SlotList: a Set would hash each new one). */
+  readonly #exchanges = new SlotList<Exchange>();
   #counts: RequestCounts = emptyCounts();
   #closed: number[] = [];
   #reportTimer: NodeJS.Timeout | undefined;
@@ -239,7 +236,7 @@ export class HandedOff {
 
   async #drain(timeout: number): Promise<void> {
     this.#draining = true;
-    for (const x of this.#exchanges) if (!x.res.headersSent) x.res.shouldKeepAlive = false;
+    for (const x of this.#exchanges.items) if (!x.res.headersSent) x.res.shouldKeepAlive = false;
     const deadline = Date.now() + timeout;
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       const now = performance.now();
@@ -334,7 +331,7 @@ export class HandedOff {
     }
     if (req.headers['transfer-encoding'] !== undefined) this.#limitChunked(x);
     stripHopByHop(req.headers);
-    x.slot = this.#exchanges.push(x) - 1;
+    this.#exchanges.add(x);
     this.#options.listener(req, res);
   }
 
@@ -376,28 +373,19 @@ export class HandedOff {
   /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
   #expire(): void {
     const now = performance.now();
-    // Backwards: swap-remove moves the last exchange, already seen, into the slot left.
-    for (let i = this.#exchanges.length - 1; i >= 0; i--) {
-      const x = this.#exchanges[i]!;
+    const exchanges = this.#exchanges.items;
+    // Backwards (see SlotList): an exchange may leave the list here.
+    for (let i = exchanges.length - 1; i >= 0; i--) {
+      const x = exchanges[i]!;
       if (x.deadline > now || x.res.headersSent) continue;
-      this.#untrack(x);
+      this.#exchanges.remove(x);
       this.#options.log.warn({ requestId: x.requestId, path: pathOf(x.req.url) }, 'application timed out');
       this.#abort(x, 504);
     }
   }
 
-  #untrack(x: Exchange): void {
-    if (x.slot < 0) return;
-    const last = this.#exchanges.pop()!;
-    if (last !== x) {
-      this.#exchanges[x.slot] = last;
-      last.slot = x.slot;
-    }
-    x.slot = -1;
-  }
-
   #finished(x: Exchange): void {
-    this.#untrack(x);
+    this.#exchanges.remove(x);
     const { req, res } = x;
     const now = performance.now();
     const state = (req.socket as Marked)[activity]!;
