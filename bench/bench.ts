@@ -93,15 +93,19 @@ try {
   ];
   /** A run's result and the server CPU per request, µs (NaN when /proc cannot tell). */
   type Run = LoadResult & { cpu: number };
-  // Each path is measured `rounds` times, the paths taking turns, and the median
-  // round kept: a 2-core machine's throughput wanders by a fifth from run to run.
+  // Each measure is taken `rounds` times, the paths taking turns on it, so that
+  // the runs compared in a ratio are seconds apart: this machine's speed wanders
+  // by a fifth, at times by half, from one half-minute to the next. The table
+  // keeps each cell's median round; a ratio is the median of the rounds' own
+  // ratios (each round's paths against each other).
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const runs = new Map<Path, Run[][]>(paths.map(([name]) => [name, measures.map(() => [])]));
   for (let round = 0; round < rounds; round++) {
-    for (const [name, port, pids] of paths) {
-      const p = await port();
-      await runLoad({ port: p, host, path: '/api/tenant', connections: 50, seconds: 1 });
-      for (const [i, m] of measures.entries()) {
+    for (const [i, m] of measures.entries()) {
+      for (const [name, port, pids] of paths) {
+        const p = await port();
+        // A second of warm-up: the tenantd paths have just been reloaded.
+        await runLoad({ port: p, host, path: '/api/tenant', connections: 50, seconds: 1 });
         const processes = pids();
         const before = cpuMicros(processes);
         const result = await runLoad({ port: p, host, path: m.path, connections: m.connections, seconds, close: m.close });
@@ -120,10 +124,7 @@ try {
   await service.reload();
 
   const num = (n: number) => n.toFixed(0).padStart(8);
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '-').padStart(7);
   const micros = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(0)).padStart(9);
-  const direct = results.get('direct')!;
-  const viaNginx = results.get('nginx');
   console.log(`\n${'path'.padEnd(24)} ${'keep-alive'.padStart(10)} ${'close'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'/api/tasks'.padStart(10)} ${'CPU µs/req: keep-alive'.padStart(22)} ${'close'.padStart(9)}`);
   for (const [name, row] of results) {
     const [keep, close, latency, tasks] = row as [Run, Run, Run, Run];
@@ -132,13 +133,20 @@ try {
     console.log(`${name.padEnd(24)} ${num(keep.rps).padStart(10)} ${num(close.rps)} ${num(latency.p50)} ${num(latency.p99)} ${num(tasks.rps).padStart(10)} ${micros(keepCpu).padStart(22)} ${micros(closeCpu)}${failed ? `   (${failed} failed)` : ''}`);
   }
   console.log('(req/s; latency at 4 connections; CPU: the server\'s processes (tenantd\'s primary and worker, nginx and the worker, the worker alone), the database not counted)');
-  console.log('\nratios');
+  console.log('\nratios (the median of the rounds\' own ratios)');
+  const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  /** Over the rounds: `key` of `a` against `b` on measure `i`, as the median ratio (or difference, µs). */
+  const paired = (a: Path, b: Path, i: number, key: 'rps' | 'cpu' | 'p50', diff = false) => {
+    const left = runs.get(a)?.[i];
+    const right = runs.get(b)?.[i];
+    if (!left || !right) return undefined;
+    return medianOf(left.map((run, r) => (diff ? run[key] - right[r]![key] : run[key] / right[r]![key])));
+  };
+  const times = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : `${n.toFixed(2)}×`).padStart(7);
   for (const name of ['tenantd', 'tenantd, handoff: false'] as Path[]) {
-    const [keep, close, latency, tasks] = results.get(name)! as [Run, Run, Run, Run];
-    console.log(`  ${name}: keep-alive ${ratio(keep.rps, viaNginx?.[0]?.rps)} nginx, ${ratio(keep.rps, direct[0]!.rps)} direct; close ${ratio(close.rps, viaNginx?.[1]?.rps)} nginx, ${ratio(close.rps, direct[1]!.rps)} direct; /api/tasks ${ratio(tasks.rps, direct[3]!.rps)} direct; p50 added over direct ${(latency.p50 - direct[2]!.p50).toFixed(0)} µs`);
-    const [keepCpu, closeCpu] = cpu.get(name)!;
-    const nginxCpu = cpu.get('nginx');
-    if (nginxCpu && !Number.isNaN(keepCpu!)) console.log(`  ${' '.repeat(name.length)}  CPU per request, nginx's over tenantd's: keep-alive ${ratio(nginxCpu[0]!, keepCpu)}, close ${ratio(nginxCpu[1]!, closeCpu)}`);
+    console.log(`  ${name}: keep-alive ${times(paired(name, 'nginx', 0, 'rps'))} nginx, ${times(paired(name, 'direct', 0, 'rps'))} direct; close ${times(paired(name, 'nginx', 1, 'rps'))} nginx, ${times(paired(name, 'direct', 1, 'rps'))} direct; /api/tasks ${times(paired(name, 'direct', 3, 'rps'))} direct; p50 added over direct ${paired(name, 'direct', 2, 'p50', true)!.toFixed(0)} µs`);
+    const keepCpu = paired('nginx', name, 0, 'cpu');
+    if (keepCpu !== undefined && !Number.isNaN(keepCpu)) console.log(`  ${' '.repeat(name.length)}  CPU per request, nginx's over tenantd's: keep-alive ${times(keepCpu)}, close ${times(paired('nginx', name, 1, 'cpu'))}`);
   }
   const mib = (pid: number) => ((residentBytes(pid) ?? 0) / 2 ** 20).toFixed(0);
   console.log(`  memory: primary ${mib(service.child.pid!)} MiB, worker ${mib((await service.status())[0]!.workers[0]!.pid!)} MiB (RSS)`);
