@@ -30,6 +30,8 @@ export interface FirstHead {
   names: string[];
   /** Each line's header value, without the whitespace around it ('' for the request line). */
   values: string[];
+  /** The options the Connection header(s) name, lower case. */
+  connection: string[];
 }
 
 export type HeadScan =
@@ -73,6 +75,7 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
   let chunked = false;
   let close = false;
   let upgrade = false;
+  const connection: string[] = [];
   while (lineEnd >= 0) {
     const start = lineEnd + 2;
     lineEnd = text.indexOf('\r\n', start);
@@ -103,6 +106,7 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
         const option = token.trim();
         if (option === 'close') close = true;
         else if (option === 'upgrade') upgrade = true;
+        connection.push(option);
       }
     }
   }
@@ -110,5 +114,5 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
   const space = first.indexOf(' ');
   const method = first.slice(0, space);
   const target = first.slice(space + 1, first.lastIndexOf(' '));
-  return { kind: 'head', head: { length: end + 4, host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines, names, values } };
+  return { kind: 'head', head: { length: end + 4, host, contentLength: contentLength ?? 0, close, upgrade, chunked, method, target, lines, names, values, connection } };
 }

@@ -9,7 +9,7 @@ import { ChunkedBodyEnd } from './chunked-body-end.ts';
 import type { FirstHead } from './first-head.ts';
 
 /** The first request of a one-request connection, as first-head.ts read it. */
-export type OneShotRequest = Pick<FirstHead, 'lines' | 'names' | 'values' | 'method' | 'target' | 'host'>;
+export type OneShotRequest = Pick<FirstHead, 'lines' | 'names' | 'values' | 'connection' | 'method' | 'target' | 'host'>;
 
 /** Response framing: how the body's end is found. */
 export type Framing = { kind: 'none' } | { kind: 'length'; remaining: number } | { kind: 'chunked'; end: ChunkedBodyEnd } | { kind: 'close' };
@@ -32,26 +32,20 @@ function connectionTokens(value: string, into: Set<string>): void {
  * appended, X-Forwarded-Proto/-Host set, X-Request-Id kept when a plain token.
  */
 export function upstreamHead(request: OneShotRequest, client: string): { head: string; requestId: string } {
-  const { lines, names, values } = request;
-  let named: Set<string> | undefined;
+  const { lines, names, values, connection } = request;
   let prior: string | undefined;
   let incomingId: string | undefined;
-  /** Header lines kept, by index (the names Connection lists are only known at the end). */
-  const kept: number[] = [];
+  let head = lines[0]!;
   for (let i = 1; i < lines.length; i++) {
     const name = names[i]!;
-    if (name === 'connection') {
-      connectionTokens(values[i]!, named ??= new Set());
-    } else if (name === 'x-forwarded-for') {
+    if (name === 'x-forwarded-for') {
       prior = prior === undefined ? values[i]! : `${prior}, ${values[i]!}`;
     } else if (name === 'x-request-id') {
       incomingId ??= values[i]!;
-    } else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-host' && !hopByHopNames.has(name)) {
-      kept.push(i);
+    } else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-host' && !hopByHopNames.has(name) && !connection.includes(name)) {
+      head += `\r\n${lines[i]!}`;
     }
   }
-  let head = lines[0]!;
-  for (const i of kept) if (named === undefined || !named.has(names[i]!)) head += `\r\n${lines[i]!}`;
   const requestId = requestIdOf(incomingId);
   head += `\r\nx-forwarded-for: ${forwardedFor(prior, client)}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${request.host}\r\nx-request-id: ${requestId}\r\n\r\n`;
   return { head, requestId };

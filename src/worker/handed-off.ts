@@ -185,7 +185,8 @@ export class HandedOff {
       if (!socket.writable) return socket.destroy();
       const status = clientErrorStatus(error);
       answerAndClose(socket, status);
-      this.#count({ tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' });
+      const entry: AccessEntry | undefined = this.#limits.accessLog ? { tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' } : undefined;
+      this.#count(status, 0, entry);
     });
     this.setLimits(options.limits);
   }
@@ -275,9 +276,10 @@ export class HandedOff {
     this.#reportTimer = setTimeout(() => this.flush(), delay);
   }
 
-  #count(entry: AccessEntry): void {
-    countRequest(this.#counts, entry.status, entry.durationMs);
-    if (this.#limits.accessLog) this.#options.log.info({ access: entry }, 'request');
+  /** One finished request: counted, and its access line when the access log is on (`entry` is built only then). */
+  #count(status: number, durationMs: number, entry: AccessEntry | undefined): void {
+    countRequest(this.#counts, status, durationMs);
+    if (entry !== undefined) this.#options.log.info({ access: entry }, 'request');
     this.#schedule();
   }
 
@@ -394,12 +396,10 @@ export class HandedOff {
     const status = x.aborted ?? (res.writableFinished ? res.statusCode : 499);
     const durationMs = now - x.started;
     // The access entry only when it is logged: the counts need none.
-    countRequest(this.#counts, status, durationMs);
-    if (this.#limits.accessLog) {
-      const entry: AccessEntry = { tenant: x.tenant, method: req.method ?? '', path: pathOf(req.url), status, bytes: x.aborted ? 0 : res.bodyBytes, durationMs, requestId: x.requestId };
-      this.#options.log.info({ access: entry }, 'request');
-    }
-    this.#schedule();
+    const entry: AccessEntry | undefined = this.#limits.accessLog
+      ? { tenant: x.tenant, method: req.method ?? '', path: pathOf(req.url), status, bytes: x.aborted ? 0 : res.bodyBytes, durationMs, requestId: x.requestId }
+      : undefined;
+    this.#count(status, durationMs, entry);
   }
 
 
