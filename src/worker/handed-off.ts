@@ -125,6 +125,12 @@ class HandedOffResponse extends CountedResponse {
 interface Exchange {
   req: http.IncomingMessage;
   res: HandedOffResponse;
+  /**
+   * The request's connection, kept from its arrival: Node sets req.socket and
+   * res.socket to null once the response is done with them (an abort closes
+   * the socket under the application), so nothing after arrival reads them.
+   */
+  socket: Marked;
   /** performance.now() at arrival. */
   started: number;
   /** performance.now() after which an application that has not started its response gets 504. */
@@ -167,26 +173,53 @@ export class HandedOff {
     this.#options = options;
     this.#limits = options.limits;
     const finished = (x: Exchange) => this.#finished(x);
+    const fault = (error: unknown, socket: Socket | null) => this.#fault(error, socket);
     this.#responseClosed = function (this: HandedOffResponse) {
-      if (this.exchange) finished(this.exchange);
+      const x = this.exchange;
       this.exchange = undefined;
+      try {
+        if (x) finished(x);
+      } catch (error) {
+        fault(error, x?.socket ?? null);
+      }
     };
     for (const host of options.hosts) this.#hosts.add(host, true);
     this.#server = http.createServer({
       maxHeaderSize: options.limits.maxHeaderSize,
       ServerResponse: HandedOffResponse as typeof http.ServerResponse,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, options.limits.headersTimeout / 2)),
-    }, (req, res) => this.#request(req, res as HandedOffResponse));
+    }, (req, res) => {
+      // tenantd's own code runs guarded: a fault in it ends the connection, never
+      // the worker. The application's listener runs outside (its errors are the
+      // worker's to handle: worker-main.ts).
+      let serve = false;
+      try {
+        serve = this.#request(req, res as HandedOffResponse);
+      } catch (error) {
+        this.#fault(error, req.socket);
+      }
+      if (serve) this.#options.listener(req, res);
+    });
     // Node tracks a server's connections (timeouts, closeIdleConnections) from
     // 'listening'; this server never listens: the router gives it its sockets.
     this.#server.emit('listening');
-    this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+    this.#server.on('upgrade', (req, socket, head) => {
+      try {
+        this.#upgrade(req, socket, head);
+      } catch (error) {
+        this.#fault(error, socket as Socket);
+      }
+    });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const status = clientErrorStatus(error);
-      answerAndClose(socket, status);
-      const entry: AccessEntry | undefined = this.#limits.accessLog ? { tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' } : undefined;
-      this.#count(status, 0, entry);
+      try {
+        if (!socket.writable) return socket.destroy();
+        const status = clientErrorStatus(error);
+        answerAndClose(socket, status);
+        const entry: AccessEntry | undefined = this.#limits.accessLog ? { tenant: null, method: '', path: '', status, bytes: 0, durationMs: 0, requestId: '' } : undefined;
+        this.#count(status, 0, entry);
+      } catch (fault) {
+        this.#fault(fault, socket as Socket);
+      }
     });
     this.setLimits(options.limits);
   }
@@ -306,7 +339,14 @@ export class HandedOff {
     return assignRequestId(req);
   }
 
-  #request(req: http.IncomingMessage, res: HandedOffResponse): void {
+  /** A fault in tenantd's code on a connection: logged, and that connection closed. */
+  #fault(error: unknown, socket: Socket | null): void {
+    this.#options.log.error({ err: error }, 'a handed-off connection failed; it is closed');
+    socket?.destroy();
+  }
+
+  /** Applies tenantd's rules to a request; true when the application is to answer it. */
+  #request(req: http.IncomingMessage, res: HandedOffResponse): boolean {
     const started = performance.now();
     const whose = this.#whose(req);
     if (whose === 'foreign') {
@@ -315,26 +355,31 @@ export class HandedOff {
       res.shouldKeepAlive = false;
       this.#forwarded(req);
       stripHopByHop(req.headers);
-      return reroute(req, res, this.#limits.reroute, this.#agent, this.#options.log);
+      reroute(req, res, this.#limits.reroute, this.#agent, this.#options.log);
+      return false;
     }
     const requestId = whose === 'ours' ? this.#forwarded(req) : '';
-    const x: Exchange = { req, res, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null, slot: -1 };
     const socket = req.socket as Marked;
+    const x: Exchange = { req, res, socket, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null, slot: -1 };
     const state = socket[activity] ??= { busy: 0, since: started };
     state.busy += 1;
     res.exchange = x;
     res.on('close', this.#responseClosed);
-    if (whose === undefined) return this.#finish(x, 400, 'malformed request');
+    if (whose === undefined) {
+      this.#finish(x, 400, 'malformed request');
+      return false;
+    }
     res.requestId = requestId;
     if (this.#draining) res.shouldKeepAlive = false;
     if (Number(req.headers['content-length'] ?? 0) > this.#limits.bodyLimit) {
       req.resume();
-      return this.#finish(x, 413, 'request body too large');
+      this.#finish(x, 413, 'request body too large');
+      return false;
     }
     if (req.headers['transfer-encoding'] !== undefined) this.#limitChunked(x);
     stripHopByHop(req.headers);
     this.#exchanges.add(x);
-    this.#options.listener(req, res);
+    return true;
   }
 
   /** Answers `status` through `res` and closes the connection after. */
@@ -359,17 +404,21 @@ export class HandedOff {
       if (chunk !== null && typeof chunk === 'object') seen += (chunk as Buffer).length;
       if (seen <= this.#limits.bodyLimit) return push.call(req, chunk, encoding);
       req.push = () => false;
-      this.#abort(x, 413);
+      try {
+        this.#abort(x, 413);
+      } catch (error) {
+        this.#fault(error, x.socket);
+      }
       return false;
     };
   }
 
   /** Answers `status` on the raw socket (the application still holds `res`) and closes it. */
   #abort(x: Exchange, status: number): void {
-    if (x.res.headersSent) return void x.req.socket.destroy();
+    if (x.res.headersSent) return void x.socket.destroy();
     x.res.statusCode = status;
     x.aborted = status;
-    answerAndClose(x.req.socket, status, { body: true });
+    answerAndClose(x.socket, status, { body: true });
   }
 
   /** An application that has not started its response within upstreamTimeout: 504, as the proxy path answers. */
@@ -382,7 +431,11 @@ export class HandedOff {
       if (x.deadline > now || x.res.headersSent) continue;
       this.#exchanges.remove(x);
       this.#options.log.warn({ requestId: x.requestId, path: pathOf(x.req.url) }, 'application timed out');
-      this.#abort(x, 504);
+      try {
+        this.#abort(x, 504);
+      } catch (error) {
+        this.#fault(error, x.socket);
+      }
     }
   }
 
@@ -390,7 +443,7 @@ export class HandedOff {
     this.#exchanges.remove(x);
     const { req, res } = x;
     const now = performance.now();
-    const state = (req.socket as Marked)[activity]!;
+    const state = x.socket[activity]!;
     state.busy -= 1;
     state.since = now;
     const status = x.aborted ?? (res.writableFinished ? res.statusCode : 499);
