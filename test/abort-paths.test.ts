@@ -116,6 +116,22 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'a reset right after a WebSocket upgrade request',
+    async run(c) {
+      await c.write('GET /ws HTTP/1.1\r\nHost: acme.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      c.reset();
+    },
+  },
+  {
+    name: 'a reset after bytes that are no WebSocket frame',
+    async run(c) {
+      await c.write('GET /ws HTTP/1.1\r\nHost: acme.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      await c.until(() => c.text.includes('\r\n\r\n'));
+      await c.write('GET / HTTP/1.1\r\n\r\n');
+      c.reset();
+    },
+  },
+  {
     name: '504, an application past upstreamTimeout',
     async run(c) {
       await c.write('GET /slow?ms=1500 HTTP/1.1\r\nHost: acme.test\r\n\r\n');

@@ -2,16 +2,15 @@
 // away, two nodes on one database, a command run as the wrong user, hostile
 // config files, a router port already taken.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bin, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { createTestDatabase, query, superUrl } from './helpers/database.ts';
 import { eventually, request } from './helpers/http.ts';
-import { freePort, startServe } from './helpers/serve-process.ts';
+import { startServe } from './helpers/serve-process.ts';
 import { probeApp, startService, tempDir, twoProbeTenants, writeFiles } from './helpers/service.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
 
@@ -88,7 +87,7 @@ test('a worker is not ready before its tenant migrations are applied, and says w
 test('SIGHUP while the database is down is refused and logged; the service keeps serving', { timeout: 60_000 }, async (t) => {
   const server = new URL(superUrl());
   const proxy = await startTcpProxy(t, { host: server.hostname, port: Number(server.port) });
-  const viaProxy = await startServe(t, twoProbeTenants, {}, {}, undefined, { databaseUrl: (url) => proxy.through(url) });
+  const viaProxy = await startServe(t, { yaml: twoProbeTenants, databaseUrl: (url) => proxy.through(url) });
   proxy.cut();
   writeFileSync(viaProxy.configFile, `${viaProxy.head}${twoProbeTenants}  - schema: initech\n    hosts: [initech.test]\n`);
   viaProxy.child.kill('SIGHUP');
@@ -103,21 +102,10 @@ test('SIGHUP while the database is down is refused and logged; the service keeps
 test('two nodes on one database share stable credentials: a worker restarted on the first after the second started still logs in', { timeout: 90_000 }, async (t) => {
   const secretFile = path.join(tempDir(t), 'credentials.secret');
   const shared = `  secretFile: ${secretFile}\n${twoProbeTenants}`;
-  const a = await startServe(t, shared);
-  // Node B: the same config on other ports, started after A.
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const dirB = writeFiles(t, { 'tenantd.yaml': `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${a.db.url}\n${shared}` });
-  const b = spawn(process.execPath, [bin, 'serve', '-c', path.join(dirB, 'tenantd.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let outputB = '';
-  b.stdout.on('data', (c) => { outputB += c; });
-  b.stderr.on('data', (c) => { outputB += c; });
-  const exitedB = new Promise((resolve) => b.on('exit', resolve));
-  t.after(async () => {
-    if (b.exitCode === null) b.kill('SIGKILL');
-    await exitedB;
-  });
-  await eventually(() => (outputB.includes('"msg":"tenantd serving"') ? true : undefined), 30_000, 'node B to serve');
-  assert.doesNotMatch(outputB, /"notServing":[1-9]/);
+  const a = await startServe(t, { yaml: shared });
+  // Node B: the same config and database, on other ports, started after A.
+  const b = await startServe(t, { yaml: shared, db: a.db });
+  assert.doesNotMatch(b.output(), /"notServing":[1-9]/);
 
   const status = async (admin: number) => (await request(admin, { host: '127.0.0.1', path: '/status' })).json().tenants as { schema: string; state: string; workers: WorkerRow[] }[];
   const acmePid = (await status(a.adminPort)).find((x) => x.schema === 'acme')!.workers[0]!.pid;
@@ -126,7 +114,7 @@ test('two nodes on one database share stable credentials: a worker restarted on 
     const acme = (await status(a.adminPort)).find((x) => x.schema === 'acme')!;
     return acme.state === 'ready' && acme.workers[0]!.pid !== acmePid ? true : undefined;
   }, 20_000, "node A's restarted worker to be ready (it logged in)");
-  for (const node of [a.port, port]) {
+  for (const node of [a.port, b.port]) {
     const reply = await request(node, { host: 'acme.test', method: 'POST', path: '/sql', body: JSON.stringify({ sql: ['select 1 as ok'] }) });
     assert.deepEqual(reply.json(), [{ rows: [{ ok: 1 }] }]);
   }

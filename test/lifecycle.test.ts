@@ -18,7 +18,7 @@ async function workerPids(adminPort: number): Promise<Map<string, number[]>> {
 
 test('SIGTERM lets a slow request in flight finish, closes idle keep-alive connections, stops every worker and exits 0', { timeout: 60_000 }, async (t) => {
   // A stop timeout far longer than the test: the exit must not wait for it.
-  const s = await startServe(t, `${tenants}workers:\n  stopTimeout: 10m\n`);
+  const s = await startServe(t, { yaml: `${tenants}workers:\n  stopTimeout: 10m\n` });
   const pids = [...(await workerPids(s.adminPort)).values()].flat();
   assert.equal(pids.length, 2);
   const agent = new http.Agent({ keepAlive: true });
@@ -41,7 +41,7 @@ test('SIGTERM lets a slow request in flight finish, closes idle keep-alive conne
 });
 
 test('kill -9 of a worker under load: its tenant recovers and the other tenant sees no error', async (t) => {
-  const s = await startServe(t, tenants);
+  const s = await startServe(t, { yaml: tenants });
   const before = await workerPids(s.adminPort);
   const load = hammer(s.port, ['globex.test']);
   await load.after(20);
@@ -63,7 +63,7 @@ test('kill -9 of a worker under load: its tenant recovers and the other tenant s
 });
 
 test('SIGHUP and tenantd reload apply a new config; a rejected one exits 1 and changes nothing', async (t) => {
-  const s = await startServe(t, tenants);
+  const s = await startServe(t, { yaml: tenants });
   writeFileSync(s.configFile, `${s.head}${tenants}  - schema: hooli\n    hosts: [hooli.test]\n`);
   s.child.kill('SIGHUP');
   await eventually(async () => ((await request(s.port, { host: 'hooli.test', path: '/whoami' })).status === 200 ? true : undefined), 20_000, 'hooli after SIGHUP');
@@ -99,7 +99,7 @@ test('under systemd it reports READY=1 once serving, RELOADING=1 then READY=1 ar
   const script = path.join(dir, 'fake-notify.sh');
   writeFileSync(script, `#!/bin/sh\necho "$NOTIFY_SOCKET $@" >> ${dir}/notify.log\n`, { mode: 0o755 });
   const log = () => { try { return readFileSync(path.join(dir, 'notify.log'), 'utf8'); } catch { return ''; } };
-  const s = await startServe(t, tenants, { NOTIFY_SOCKET: '/run/fake-notify', TENANTD_SYSTEMD_NOTIFY: script });
+  const s = await startServe(t, { yaml: tenants, env: { NOTIFY_SOCKET: '/run/fake-notify', TENANTD_SYSTEMD_NOTIFY: script } });
   await eventually(() => (log().includes('READY=1') ? true : undefined), 5000, 'READY=1');
   s.child.kill('SIGHUP');
   await eventually(() => (log().split('\n').filter((l) => l.includes('READY=1')).length === 2 ? true : undefined), 20_000, 'READY=1 after the reload');
@@ -111,7 +111,7 @@ test('under systemd it reports READY=1 once serving, RELOADING=1 then READY=1 ar
 });
 
 test('metrics count requests, latency and 5xx per tenant, and show worker restarts and memory', async (t) => {
-  const s = await startServe(t, `${tenants}router:\n  upstreamTimeout: 200ms\n`);
+  const s = await startServe(t, { yaml: `${tenants}router:\n  upstreamTimeout: 200ms\n` });
   for (let i = 0; i < 3; i++) await request(s.port, { host: 'acme.test', path: '/whoami' });
   // 504: the application stays silent past upstreamTimeout.
   assert.equal((await request(s.port, { host: 'acme.test', path: '/slow?ms=1000' })).status, 504);
@@ -136,7 +136,7 @@ test('metrics count requests, latency and 5xx per tenant, and show worker restar
 });
 
 test('no worker outlives a primary killed with SIGKILL', async (t) => {
-  const s = await startServe(t, tenants);
+  const s = await startServe(t, { yaml: tenants });
   const pids = [...(await workerPids(s.adminPort)).values()].flat();
   assert.equal(pids.length, 2);
   s.child.kill('SIGKILL');
@@ -145,7 +145,7 @@ test('no worker outlives a primary killed with SIGKILL', async (t) => {
 });
 
 test('a second SIGTERM exits at once, without waiting for a slow request', async (t) => {
-  const s = await startServe(t, tenants);
+  const s = await startServe(t, { yaml: tenants });
   const slow = request(s.port, { host: 'acme.test', path: '/slow?ms=20000' }).catch((error: Error) => error);
   await eventually(() => (s.output().includes('slow request started') ? true : undefined), 5000, 'the slow request to reach the worker');
   s.child.kill('SIGTERM');
@@ -157,7 +157,7 @@ test('a second SIGTERM exits at once, without waiting for a slow request', async
 
 test('SIGTERM during startup waits for the workers being started, then stops them and exits 0', async (t) => {
   const slow = `app: ${probeApp}\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n    settings: { startDelayMs: 1500 }\n`;
-  const s = await startServe(t, slow, {}, {}, /"tenant":"acme".*"msg":"provisioned"/);
+  const s = await startServe(t, { yaml: slow, until: /"tenant":"acme".*"msg":"provisioned"/ });
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 0);
   const pids = [...s.output().matchAll(/"workerPid":(\d+)/g)].map((m) => Number(m[1]));

@@ -159,7 +159,7 @@ test('[router.handoff: false] each request writes one access-log line with tenan
 
 
 test('on handed-off connections the worker writes the access-log line: the same fields, one line per request', async (t) => {
-  const s = await startServe(t, probe());
+  const s = await startServe(t, { yaml: probe() });
   await request(s.port, { host: 'acme.test', path: '/whoami?x=1', headers: { 'x-request-id': 'req-43' } });
   await request(s.port, { host: 'nobody.test', path: '/' });
   const access = await eventually(() => {

@@ -58,7 +58,7 @@ test('logs redact passwords, connection strings and tokens', () => {
 test('a running service prints no password or unredacted connection string, even when a tenant fails', async (t) => {
   // The broken tenant's app fails with an error that holds a connection string
   // with a password: it is printed (the failure's reason), redacted.
-  const s = await startServe(t, `${config}  - schema: broken\n    hosts: [broken.test]\n    settings: { failStart: "postgres://billing:s3cr3t-pw@billing.internal/ledger" }\n`, {});
+  const s = await startServe(t, { yaml: `${config}  - schema: broken\n    hosts: [broken.test]\n    settings: { failStart: "postgres://billing:s3cr3t-pw@billing.internal/ledger" }\n` });
   const admin = new URL(s.db.url);
   const output = s.output();
   assert.match(output, /worker failed to start/);

@@ -430,6 +430,9 @@ export class Router {
   }
 
   async #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Node's server has taken its own 'error' listener off an upgraded socket:
+    // a reset while this waits for a worker would otherwise end the process.
+    socket.on('error', ignore);
     const upstream = this.#route(req);
     if (Array.isArray(upstream)) return answerAndClose(socket, upstream[0]);
     const port = await upstream.next(this.#options.queueTimeout);

@@ -144,6 +144,9 @@ interface Exchange {
   slot: number;
 }
 
+/** Drops a socket error (the close that follows ends what it concerns). */
+function ignore(): void {}
+
 /** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
 const knownHost = Symbol('tenantd.knownHost');
 /** On a socket: requests on it not yet answered, and when the last one was (performance.now()). */
@@ -458,6 +461,9 @@ export class HandedOff {
 
   /** WebSocket and other upgrades: the application's server's 'upgrade' listeners, as on the proxy path. */
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node's server has taken its own 'error' listener off an upgraded socket:
+    // a reset before the application takes it would otherwise end the worker.
+    socket.on('error', ignore);
     if (this.#whose(req) !== 'ours' || this.#options.appServer.listenerCount('upgrade') === 0) {
       // Not this tenant's (or not served here): 421 tells the client to try a new connection (RFC 9110 §15.5.20).
       return answerAndClose(socket, this.#whose(req) === 'foreign' ? 421 : 400, { body: true });

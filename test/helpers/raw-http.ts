@@ -55,6 +55,7 @@ export function parseResponses(bytes: Buffer, closed = false, method = 'GET'): {
         const lineEnd = after.indexOf('\r\n', at);
         if (lineEnd < 0) return { responses, rest };
         const size = parseInt(after.toString('latin1', at, lineEnd), 16);
+        if (!(size >= 0)) throw new Error(`a broken chunk size line: ${JSON.stringify(after.toString('latin1', at, lineEnd))}`);
         if (size === 0) {
           // The last chunk, then trailers (if any) up to a blank line.
           const trailerEnd = after.indexOf('\r\n\r\n', lineEnd);
@@ -168,9 +169,13 @@ export class RawConnection {
     if (!this.closed) throw new Error('still open');
   }
 
-  /** Cuts the connection with a reset. */
+  /** Cuts the connection with a reset (a plain close once this side has sent its FIN). */
   reset(): void {
-    this.socket.resetAndDestroy();
+    // A reset after the socket began its shutdown leaves its handle referenced
+    // at process exit: Node spins in its cleanup and never exits
+    // (https://github.com/libp2p/js-libp2p/pull/3597 isolated the same).
+    if (this.socket.writableEnded) this.socket.destroy();
+    else this.socket.resetAndDestroy();
   }
 
   close(): void {

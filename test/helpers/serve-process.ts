@@ -1,6 +1,6 @@
 // Runs `tenantd serve` as its own process, as systemd would, on free ports.
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freePort } from '../../src/base/free-port.ts';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { bin } from './cli.ts';
@@ -8,13 +8,7 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 import { eventually } from './http.ts';
 import { writeFiles } from './service.ts';
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -30,18 +24,28 @@ export interface ServeProcess {
   head: string;
 }
 
+export interface ServeOptions {
+  /** The config without listen, admin and database.url, which are set here; its first lines may continue `database:`. */
+  yaml: string;
+  /** More environment for the process. */
+  env?: NodeJS.ProcessEnv;
+  /** More files beside tenantd.yaml (relative path → text). */
+  files?: Record<string, string>;
+  /** Ready once the output matches this; default: once it routes. */
+  until?: RegExp;
+  /** The database URL the config names, from the test database's (a proxy in front, say). */
+  databaseUrl?: (url: string) => string;
+  /** Another process's database (a second node): its owner drops it. */
+  db?: TestDatabase;
+}
+
 /**
  * Starts `tenantd serve`; resolves once it routes, or (with `until`) once its
  * output matches. Another test may take a port between freePort() and the
  * child's listen: then it starts again on new ports.
  */
-export interface ServeOptions {
-  /** The database URL the config names, from the test database's (a proxy in front, say). */
-  databaseUrl?: (url: string) => string;
-}
-
-export async function startServe(t: TestContext, yaml: string, env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}, until?: RegExp, options: ServeOptions = {}): Promise<ServeProcess> {
-  const db = await createTestDatabase();
+export async function startServe(t: TestContext, options: ServeOptions): Promise<ServeProcess> {
+  const db = options.db ?? await createTestDatabase();
   const children: ChildProcess[] = [];
   // One hook, in order (node:test runs hooks as registered): processes, then the database.
   t.after(async () => {
@@ -51,18 +55,19 @@ export async function startServe(t: TestContext, yaml: string, env: NodeJS.Proce
       child.kill('SIGKILL');
       await exited;
     }
-    await db.drop();
+    if (!options.db) await db.drop();
   });
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(t, db, children, yaml, env, files, until, options);
+      return await startOnce(t, db, children, options);
     } catch (error) {
       if (attempt >= 3 || !/TENANTD_LISTEN_FAILED/.test((error as Error).message)) throw error;
     }
   }
 }
 
-async function startOnce(t: TestContext, db: TestDatabase, children: ChildProcess[], yaml: string, env: NodeJS.ProcessEnv, files: Record<string, string>, until: RegExp | undefined, options: ServeOptions): Promise<ServeProcess> {
+async function startOnce(t: TestContext, db: TestDatabase, children: ChildProcess[], options: ServeOptions): Promise<ServeProcess> {
+  const { yaml, env = {}, files = {}, until } = options;
   const [port, adminPort] = [await freePort(), await freePort()];
   const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${options.databaseUrl ? options.databaseUrl(db.url) : db.url}\n`;
   const dir = writeFiles(t, { ...files, 'tenantd.yaml': head + yaml });

@@ -4,10 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { errors } from '../../errors.ts';
+import { freePort } from '../../base/free-port.ts';
 import type { Binaries, RunAs } from './os-user.ts';
 
 /** What a cluster was created with: kept in secrets.json beside it. */
@@ -80,15 +80,4 @@ function initdb(bin: string, pgdata: string, password: string, runAs: RunAs | un
   } finally {
     unlinkSync(pwfile);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
