@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { onCores } from './cores.ts';
-import type { ReloadResult, SiteStatus } from '../src/service/service-types.ts';
+import type { ReloadResult, SiteStatus } from '../src/admin/admin-types.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/tenantd.js');
 

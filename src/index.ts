@@ -3,4 +3,4 @@
 export type { AppContext, AppFactory, AppSite } from './app/app-context.ts';
 export type { MigrationContext, MigrationModule } from './app/migration-context.ts';
 export { defineApp } from './app/define-app.ts';
-export { DatabaseUnavailableError, TenantdError } from './errors.ts';
+export { DatabaseUnavailableError, TenantdError } from './base/errors.ts';

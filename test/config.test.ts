@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { demoApp, loadConfig } from '../src/config/load-config.ts';
-import { TenantdError } from '../src/errors.ts';
+import { TenantdError } from '../src/base/errors.ts';
 import { runCli } from './helpers/cli.ts';
 import { writeFiles } from './helpers/service.ts';
 

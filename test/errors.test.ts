@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
-import { DatabaseUnavailableError, errorClassOf, errors, TenantdError } from '../src/errors.ts';
+import { DatabaseUnavailableError, errorClassOf, errors, TenantdError } from '../src/base/errors.ts';
 
 const src = path.resolve(import.meta.dirname, '../src');
 /** Environment variables, not error codes. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { mock, test } from 'node:test';
 import pino from 'pino';
-import { backoffDelay, WorkerGroup, type WorkerHandle } from '../src/supervisor/worker-group.ts';
+import { backoffDelay } from '../src/base/backoff.ts';
+import { WorkerGroup, type WorkerHandle } from '../src/supervisor/worker-group.ts';
 import type { PrimaryMessage } from '../src/worker/worker-messages.ts';
 import { PortPool } from '../src/supervisor/port-pool.ts';
 

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from '../service/service-types.ts';
+import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './admin-types.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {

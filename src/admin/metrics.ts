@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { AccessEntry } from '../http/access-entry.ts';
 import { addCounts, countRequest, durationBuckets as buckets, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
-import type { SiteStatus } from '../service/service-types.ts';
+import type { SiteStatus } from './admin-types.ts';
 
 
 function label(value: string): string {

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Message, type Plugin } from 'esbuild';
-import { errors } from '../errors.ts';
-import { projectRoot } from '../project-root.ts';
+import { errors } from '../base/errors.ts';
+import { projectRoot } from '../base/project-root.ts';
 
 /** Where bundles are written: one private folder per OS user. */
 export const bundleDir = path.join(os.tmpdir(), `tenantd-bundles-${os.userInfo().uid}`);

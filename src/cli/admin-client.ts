@@ -1,7 +1,7 @@
 // Talks to the running service's admin API, at the `admin` address of the config.
 import http from 'node:http';
 import type { Address } from '../config/config.ts';
-import { errors } from '../errors.ts';
+import { errors } from '../base/errors.ts';
 
 export interface AdminReply { status: number; body: unknown }
 

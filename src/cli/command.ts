@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import type { Address, Config } from '../config/config.ts';
 import { address } from '../config/config-schema.ts';
 import { defaultConfigFile, loadConfig } from '../config/load-config.ts';
-import { TenantdError } from '../errors.ts';
+import { TenantdError } from '../base/errors.ts';
 
 export interface Command {
   summary: string;

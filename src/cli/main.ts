@@ -2,7 +2,7 @@
 // user's mistake into one line on stderr and exit 1 (no stack trace).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sqlStateOf } from '../db/sql-state.ts';
-import { TenantdError, errors } from '../errors.ts';
+import { TenantdError, errors } from '../base/errors.ts';
 import { commands, type Command } from './commands.ts';
 
 const usage = `usage: tenantd <command> [options]

@@ -1,7 +1,7 @@
 // tenantd migrate: shared migrations in public, then tenant migrations in every
 // (or each named) tenant schema; a summary per tenant; exit 1 if any failed.
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
-import { errors } from '../errors.ts';
+import { errors } from '../base/errors.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';
 import { withDatabase } from './with-database.ts';

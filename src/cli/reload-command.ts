@@ -3,7 +3,7 @@
 import type { Command } from './command.ts';
 import { readAdminAddress } from './command.ts';
 import { adminRequest } from './admin-client.ts';
-import type { ReloadResult } from '../service/service-types.ts';
+import type { ReloadResult } from '../admin/admin-types.ts';
 
 export const reloadCommand: Command = {
   summary: 'ask the running service to reload its config; exit 0 applied, 1 rejected',

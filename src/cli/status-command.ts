@@ -1,7 +1,7 @@
 // tenantd status: the running service in a few lines (tenants by state, live
 // workers against the cap, memory, database connections); every tenant with
 // --all; everything as JSON with --json.
-import type { ServiceSummary, SiteStatus } from '../service/service-types.ts';
+import type { ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import type { Command } from './command.ts';
 import { readAdminAddress } from './command.ts';
 import { adminRequest } from './admin-client.ts';

@@ -1,7 +1,7 @@
 // tenantd tenants list | drop: the registry beside the config.
 import { pendingMigrations } from '../db/migration-runner.ts';
 import { migrationNames } from '../db/applied-migrations.ts';
-import { errors } from '../errors.ts';
+import { errors } from '../base/errors.ts';
 import { withDatabase } from './with-database.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';

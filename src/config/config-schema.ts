@@ -1,7 +1,7 @@
 // The shape of tenantd.yaml: every key, its default and what it expects.
 // Validation happens once, in load-config.ts; everything after gets `Config`.
 import { z } from 'zod';
-import { isTenantSchemaName, rolePrefixPattern, schemaNamePattern } from '../db/schema-name.ts';
+import { isTenantSchemaName, rolePrefixPattern, schemaNamePattern } from '../base/schema-name.ts';
 
 const hostPattern = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 

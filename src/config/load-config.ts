@@ -7,8 +7,8 @@ import { parseDocument, LineCounter, isMap, isPair, isScalar, type Document, typ
 import type { ZodIssue, ZodType, ZodTypeDef } from 'zod';
 import { configSchema, tenantSchema, type RawTenant } from './config-schema.ts';
 import type { Config, Site } from './config.ts';
-import { errors } from '../errors.ts';
-import { projectRoot } from '../project-root.ts';
+import { errors } from '../base/errors.ts';
+import { projectRoot } from '../base/project-root.ts';
 import { deepFreeze } from './deep-freeze.ts';
 
 export const defaultConfigFile = 'config/tenantd.yaml';
@@ -16,7 +16,7 @@ export const defaultConfigFile = 'config/tenantd.yaml';
 export const maxConfigFileBytes = 4 * 1024 * 1024;
 /** YAML aliases one file may expand: enough for shared settings, not for a "billion laughs" file. */
 const maxAliasCount = 100;
-export const demoApp = path.join(projectRoot, 'src', 'app', 'demo', 'app.ts');
+export const demoApp = path.join(projectRoot, 'src', 'demo', 'app.ts');
 
 type KeyPath = readonly (string | number)[];
 

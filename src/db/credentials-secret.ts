@@ -8,7 +8,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { errors } from '../errors.ts';
+import { errors } from '../base/errors.ts';
 import { scramVerifier } from './scram-verifier.ts';
 
 /** Bytes of a generated secret. */

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config, Site } from '../config/config.ts';
-import { errors } from '../errors.ts';
-import { isSiteSchemaName, isTenantSchemaName, maxRolePrefixLength } from './schema-name.ts';
+import { errors } from '../base/errors.ts';
+import { isSiteSchemaName, isTenantSchemaName, maxRolePrefixLength } from '../base/schema-name.ts';
 
 export const registryTable = 'tenantd_tenants';
 

@@ -1,7 +1,7 @@
 // What a worker needs to reach its own schema: its tenant role's credentials,
 // never the admin's.
-import { isSiteSchemaName } from './schema-name.ts';
-import { errors } from '../errors.ts';
+import { isSiteSchemaName } from '../base/schema-name.ts';
+import { errors } from '../base/errors.ts';
 
 export interface TenantCredentials {
   /** postgres:// URL of the tenant role, without password (host, port, database, TLS of the admin URL). */

@@ -7,7 +7,7 @@
 // pool probes it once a second and reports when it is back.
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
-import { DatabaseUnavailableError } from '../errors.ts';
+import { DatabaseUnavailableError } from '../base/errors.ts';
 import { sqlStateOf } from './sql-state.ts';
 import { pinnedOptions, type TenantCredentials } from './tenant-credentials.ts';
 

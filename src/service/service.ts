@@ -7,8 +7,8 @@ import type { ClientLimits } from '../http/client-limits.ts';
 import type { Logger } from 'pino';
 import { sitesOf } from '../config/config-diff.ts';
 import type { Config, Site } from '../config/config.ts';
-import { loadConfigOffThread } from '../config/load-config-off-thread.ts';
-import { errors, TenantdError } from '../errors.ts';
+import { loadConfigOffThread } from './load-config-off-thread.ts';
+import { errors, TenantdError } from '../base/errors.ts';
 import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
 import { Provisioner } from '../db/provisioner.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
@@ -29,7 +29,7 @@ import { LiveWorkers } from '../supervisor/live-workers.ts';
 import { readServerConnections, type ServerConnections } from '../db/connection-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
-import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
+import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
 import { placeSites, planReload, type Started } from './reload-plan.ts';
@@ -43,7 +43,6 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './service-types.ts';
 
 /** A rejected reload's result, with its error's code and status. */
 function rejected(error: TenantdError): ReloadResult {

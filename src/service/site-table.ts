@@ -6,7 +6,7 @@ import { HostTable } from '../http/host-table.ts';
 import type { Upstream } from '../router/router.ts';
 import { WorkerGroup } from '../supervisor/worker-group.ts';
 import type { GroupState } from '../supervisor/worker-types.ts';
-import type { SiteStatus } from './service-types.ts';
+import type { SiteStatus } from '../admin/admin-types.ts';
 
 /** A site that could not be provisioned: every request gets 503. */
 export class UnavailableSite implements Upstream {

@@ -2,7 +2,7 @@
 // bundled plain-JavaScript file (src/build/bundle.ts): no loader in the worker.
 import cluster from 'node:cluster';
 import path from 'node:path';
-import { projectRoot } from '../project-root.ts';
+import { projectRoot } from '../base/project-root.ts';
 import { bundle } from '../build/bundle.ts';
 import type { ForkWorker, WorkerHandle } from './worker-group.ts';
 

@@ -1,7 +1,7 @@
 // Loopback ports for workers: any free port (the kernel picks), or ports from a
 // configured range, handed out round robin so that a port just released (or
 // held by something else) is not tried again at once.
-import { errors } from '../errors.ts';
+import { errors } from '../base/errors.ts';
 
 export class PortPool {
   readonly #from: number;

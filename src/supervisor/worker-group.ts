@@ -11,8 +11,7 @@ import { StartGate } from './start-gate.ts';
 import { WorkerSlot, type SlotOwner } from './worker-slot.ts';
 import type { BoundOptions, GroupState, WorkerGroupOptions, WorkerStatus } from './worker-types.ts';
 
-export { backoffDelay } from './backoff.ts';
-export { failedAfter, healthyAfter } from './worker-slot.ts';
+export { failedAfter } from './worker-slot.ts';
 export type { ForkWorker, GroupState, WorkerGroupOptions, WorkerHandle, WorkerState, WorkerStatus } from './worker-types.ts';
 
 export class WorkerGroup extends EventEmitter implements SlotOwner {

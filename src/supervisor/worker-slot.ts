@@ -5,13 +5,11 @@
 import type { Socket } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { isWorkerMessage, type WorkerMessage } from '../worker/worker-messages.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, healthyAfter } from '../base/backoff.ts';
 import type { LiveSlot } from './live-workers.ts';
 import type { Release } from './start-gate.ts';
 import type { BoundOptions, WorkerHandle, WorkerState } from './worker-types.ts';
 
-/** A worker that stayed up this long is healthy again: its failure count resets. */
-export const healthyAfter = 60_000;
 /** ms between looks at a draining worker's open connections. */
 const drainPoll = 20;
 /** Consecutive failures after which the worker (and, when all are, the site) is marked failed. */

@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { migrationNames, missingMigrations } from '../db/applied-migrations.ts';
 import { createTenantDatabase } from '../db/tenant-database.ts';
-import { DatabaseUnavailableError } from '../errors.ts';
+import { DatabaseUnavailableError } from '../base/errors.ts';
 import { closeGracefully } from '../http/close-gracefully.ts';
 import { createLogger, redactUrls } from '../log/logger.ts';
 import type { AppFactory } from '../app/app-context.ts';

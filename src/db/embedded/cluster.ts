@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { errors } from '../../errors.ts';
+import { errors } from '../../base/errors.ts';
 import { freePort } from '../../base/free-port.ts';
 import type { Binaries, RunAs } from './os-user.ts';
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { errors } from '../../errors.ts';
+import { errors } from '../../base/errors.ts';
 import type { Binaries, RunAs } from './os-user.ts';
 
 /** How the server is started (and started again after it died). */

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { errors } from '../../errors.ts';
+import { errors } from '../../base/errors.ts';
 
 export interface RunAs { uid: number; gid: number }
 export interface Binaries { postgres: string; initdb: string }

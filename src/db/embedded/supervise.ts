@@ -3,13 +3,11 @@
 // 30 s), each exit logged. A server restarted from outside meanwhile is
 // adopted, not doubled.
 import type { Logger } from 'pino';
-import { backoffDelay } from '../../supervisor/backoff.ts';
+import { backoffDelay, healthyAfter } from '../../base/backoff.ts';
 import { runningPostmaster } from './postmaster.ts';
 
 /** ms between checks that the supervised server still runs. */
 const superviseInterval = 500;
-/** A server that stayed up this long is healthy again: its restart backoff starts over. */
-const healthyAfter = 60_000;
 
 export interface Supervised {
   pgdata: string;

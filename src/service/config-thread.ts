@@ -2,7 +2,7 @@
 // config file away from the router's event loop and posts back the result or
 // the error's code and message. Runs compiled (src/build/bundle.ts), as workers do.
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadConfig } from './load-config.ts';
+import { loadConfig } from '../config/load-config.ts';
 
 const { file, env } = workerData as { file: string; env: NodeJS.ProcessEnv };
 try {

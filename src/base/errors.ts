@@ -1,6 +1,6 @@
 // The registry of errors tenantd reports: each is a class with a code, a message
 // that says what to do, and the HTTP status the admin API answers with.
-import { schemaNamePattern } from './db/schema-name.ts';
+import { schemaNamePattern } from './schema-name.ts';
 
 export class TenantdError extends Error {
   readonly code: string;

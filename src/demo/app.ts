@@ -2,8 +2,8 @@
 // shared by all (public schema). Plain node:http, no framework.
 import type { IncomingMessage, ServerResponse, RequestListener } from 'node:http';
 import type { Kysely, Selectable } from 'kysely';
-import type { AppContext } from '../../index.ts';
-import { DatabaseUnavailableError } from '../../index.ts';
+import type { AppContext } from '../index.ts';
+import { DatabaseUnavailableError } from '../index.ts';
 
 interface Database {
   tasks: { id: number | undefined; title: string; done: boolean | undefined; created_at: Date | undefined };

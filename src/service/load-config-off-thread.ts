@@ -3,17 +3,17 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { bundle } from '../build/bundle.ts';
-import { projectRoot } from '../project-root.ts';
-import type { Config } from './config.ts';
-import { deepFreeze } from './deep-freeze.ts';
-import { errorClassOf, errors } from '../errors.ts';
+import { projectRoot } from '../base/project-root.ts';
+import type { Config } from '../config/config.ts';
+import { deepFreeze } from '../config/deep-freeze.ts';
+import { errorClassOf, errors } from '../base/errors.ts';
 
 /** Heap for one config read: far more than any real config needs, far less than the machine. */
 const threadHeapMb = 256;
 
 type Reply = { ok: true; config: Config } | { ok: false; code?: string; message: string };
 
-const threadMain = path.join(projectRoot, 'src', 'config', 'config-thread.ts');
+const threadMain = path.join(projectRoot, 'src', 'service', 'config-thread.ts');
 
 export async function loadConfigOffThread(file: string, env: NodeJS.ProcessEnv): Promise<Config> {
   // Compiled like the workers: a thread does not inherit a loader.

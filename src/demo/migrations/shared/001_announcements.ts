@@ -1,6 +1,6 @@
 // Shared table: written by operators, read by every tenant.
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from '../../../../index.ts';
+import type { MigrationContext } from '../../../index.ts';
 
 export async function up(db: Kysely<any>, ctx: MigrationContext): Promise<void> {
   await db.schema.createTable('announcements')

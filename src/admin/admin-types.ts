@@ -1,6 +1,6 @@
-// What the service reports about itself: the shapes the admin API, the metrics
-// and the CLI read. Here, not in service.ts, so that they depend on these types
-// and not on the service that uses them (no import circle).
+// The admin API's wire contract: what /readyz, /status and /reload answer, as
+// the metrics and the CLI read it. The API serves it, so it owns it; the
+// service fills it in.
 import type { GroupState, WorkerStatus } from '../supervisor/worker-types.ts';
 
 export interface SiteStatus {
