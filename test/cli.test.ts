@@ -22,6 +22,28 @@ test('tenantd --help lists the commands; an unknown command is one line on stder
   assert.equal(badFlag.stderr.split('\n').length, 2);
 });
 
+test('every command group answers --help with its commands; the group alone is a usage error that shows them', async () => {
+  const help = await runCli(['tenants', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: tenantd tenants <command>/);
+  for (const name of ['tenants list', 'tenants drop']) assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
+  const alone = await runCli(['tenants']);
+  assert.equal(alone.code, 2);
+  assert.equal(alone.stdout, help.stdout);
+  const unknown = await runCli(['tenants', 'frob']);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr, 'tenantd: TENANTD_USAGE: unknown command "tenants frob" (see --help)\n');
+});
+
+test('serve with the database unreachable says so in one line naming the server, and exits 1', async (t) => {
+  const { freePort } = await import('../src/base/free-port.ts');
+  const port = await freePort();
+  const dir = writeFiles(t, { 'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: postgres://tenantd:pw@127.0.0.1:${port}/tenantd\ntenants:\n${tenants('acme')}\n` });
+  const result = await runCli(['serve', '-c', path.join(dir, 'tenantd.yaml')]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, `tenantd: TENANTD_DATABASE_UNREACHABLE: cannot connect to 127.0.0.1:${port}/tenantd: connect ECONNREFUSED 127.0.0.1:${port}\n`);
+});
+
 test('tenants list shows status and pending migrations; a removed tenant keeps its data until tenants drop --yes', async (t) => {
   const db = await createTestDatabase();
   t.after(() => db.drop());

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { retryAfterSeconds } from '../src/base/retry-after.ts';
 import { bin } from './helpers/cli.ts';
 import { eventually, request } from './helpers/http.ts';
 import { freePort, isAlive } from './helpers/serve-process.ts';
@@ -70,7 +71,7 @@ test('the embedded PostgreSQL killed with -9 is restarted; workers live on, answ
   await eventually(async () => {
     const reply = await tasks();
     during.add(reply.status);
-    if (reply.status === 503) assert.ok(reply.headers['retry-after']);
+    if (reply.status === 503) assert.equal(reply.headers['retry-after'], String(retryAfterSeconds));
     return reply.status === 200 && during.has(503) ? true : undefined;
   }, 60_000, 'a 503 and then recovery');
   assert.deepEqual([...during].filter((status) => status !== 200 && status !== 503), [], 'no other status while the database was away');

@@ -3,134 +3,64 @@
 // same rules there: another tenant's request is answered through the router and
 // ends the connection; smuggling attempts never reach another tenant.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { eventually, request } from './helpers/http.ts';
 import { hammer } from './helpers/load.ts';
+import { RawConnection } from './helpers/raw-http.ts';
 import { twoProbeTenants, startService, type RunningService } from './helpers/service.ts';
-
-/** One client connection that sends raw bytes and reads raw answers. */
-class Connection {
-  readonly socket: net.Socket;
-  text = '';
-  closed = false;
-  readonly #waiters: (() => void)[] = [];
-
-  constructor(port: number, localAddress = '127.0.0.1') {
-    this.socket = net.connect({ port, host: '127.0.0.1', localAddress });
-    this.socket.on('data', (d) => { this.text += d; this.#wake(); });
-    this.socket.on('error', () => {});
-    this.socket.on('close', () => { this.closed = true; this.#wake(); });
-  }
-
-  #wake(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  async ready(): Promise<void> {
-    if (this.socket.connecting) await new Promise((resolve) => this.socket.once('connect', resolve));
-  }
-
-  /** Waits until `done(text)` holds or the connection closed; throws after 10 s. */
-  async until(done: (text: string) => boolean): Promise<string> {
-    const deadline = Date.now() + 10_000;
-    while (!done(this.text) && !this.closed) {
-      if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(this.text)}`);
-      await new Promise<void>((resolve) => { this.#waiters.push(resolve); setTimeout(resolve, 100); });
-    }
-    return this.text;
-  }
-
-  /** Sends one request and returns the body of the next complete response. */
-  async get(host: string, path: string): Promise<{ status: number; headers: string; body: any }> {
-    const from = this.text.length;
-    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-    const text = await this.until((t) => responses(t.slice(from)).length >= 1);
-    return responses(text.slice(from))[0]!;
-  }
-}
-
-/** Splits raw text into responses (Content-Length or chunked bodies of JSON). */
-function responses(text: string): { status: number; headers: string; body: any }[] {
-  const out: { status: number; headers: string; body: any }[] = [];
-  let rest = text;
-  for (;;) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end < 0) return out;
-    const headers = rest.slice(0, end);
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1]);
-    const length = /\r\ncontent-length: (\d+)/i.exec(headers);
-    let body: string;
-    if (length) {
-      if (rest.length < end + 4 + Number(length[1])) return out;
-      body = rest.slice(end + 4, end + 4 + Number(length[1]));
-      rest = rest.slice(end + 4 + Number(length[1]));
-    } else if (/\r\ntransfer-encoding: chunked/i.test(headers)) {
-      const last = rest.indexOf('\r\n0\r\n\r\n', end);
-      if (last < 0) return out;
-      body = rest.slice(end + 4, last).replace(/^[0-9a-f]+\r\n/, '');
-      rest = rest.slice(last + 7);
-    } else {
-      body = rest.slice(end + 4);
-      rest = '';
-    }
-    let parsed: unknown = body;
-    try { parsed = JSON.parse(body); } catch { /* text */ }
-    out.push({ status, headers, body: parsed });
-  }
-}
 
 const seen = async (s: RunningService, host: string) => (await s.get(host, '/count')).json().seen as number;
 
 test('a keep-alive connection is handed to its tenant\'s worker: the worker sees the client\'s own socket', async (t) => {
   const s = await startService(t, twoProbeTenants);
-  const c = new Connection(s.port);
-  t.after(() => c.socket.destroy());
+  const c = new RawConnection(s.port);
+  t.after(() => c.close());
   await c.ready();
   const first = await c.get('acme.test', '/socket');
   assert.equal(first.status, 200);
-  assert.equal(first.body.remotePort, c.socket.localPort, 'the worker reads the client\'s connection, not the router\'s');
+  assert.equal(first.json().remotePort, c.socket.localPort, 'the worker reads the client\'s connection, not the router\'s');
   const second = await c.get('acme.test', '/headers');
-  assert.equal(second.body['x-forwarded-for'], '127.0.0.1');
-  assert.equal(second.body['x-forwarded-proto'], 'http');
-  assert.equal(second.body['x-forwarded-host'], 'acme.test');
-  assert.match(second.body['x-request-id'], /^[0-9a-f-]{36}$/);
-  assert.match(second.headers, new RegExp(`\\r\\nx-request-id: ${second.body['x-request-id']}\\r\\n`, 'i'));
+  const seenHeaders = second.json();
+  assert.equal(seenHeaders['x-forwarded-for'], '127.0.0.1');
+  assert.equal(seenHeaders['x-forwarded-proto'], 'http');
+  assert.equal(seenHeaders['x-forwarded-host'], 'acme.test');
+  assert.match(seenHeaders['x-request-id'], /^[0-9a-f-]{36}$/);
+  assert.equal(second.headers['x-request-id'], seenHeaders['x-request-id']);
   assert.equal(s.service.status().find((x) => x.schema === 'acme')!.workers[0]!.connections, 1);
 });
 
 test('with router.handoff: false the worker sees the router\'s connection instead', async (t) => {
   const s = await startService(t, twoProbeTenants, { handoff: false });
-  const c = new Connection(s.port);
-  t.after(() => c.socket.destroy());
+  const c = new RawConnection(s.port);
+  t.after(() => c.close());
   await c.ready();
   const first = await c.get('acme.test', '/socket');
-  assert.notEqual(first.body.remotePort, c.socket.localPort);
+  assert.notEqual(first.json().remotePort, c.socket.localPort);
   assert.equal(s.service.status().find((x) => x.schema === 'acme')!.workers[0]!.connections, 0);
 });
 
 test('a request for another tenant on a handed-off connection is answered through the router, then the connection closes', async (t) => {
   const s = await startService(t, twoProbeTenants);
   const globexBefore = await seen(s, 'globex.test');
-  const c = new Connection(s.port);
-  t.after(() => c.socket.destroy());
+  const c = new RawConnection(s.port);
+  t.after(() => c.close());
   await c.ready();
   // Pipelined in one write: acme, globex, acme again.
-  c.socket.write([
+  await c.write([
     'GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n',
     'GET /headers HTTP/1.1\r\nHost: globex.test\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: acme.test\r\n\r\n',
     'GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n',
   ].join(''));
-  const text = await c.until(() => false);
-  assert.equal(c.closed, true, 'the connection closed after the foreign request');
-  const [first, second, third] = responses(text);
-  assert.equal(first!.body.schema, 'acme');
+  await c.closedByServer();
+  const [first, second, third] = c.responses();
+  assert.equal(first!.json().schema, 'acme');
   assert.equal(second!.status, 200);
-  assert.equal(second!.body.host, 'globex.test', 'globex answered its own request');
-  assert.equal(second!.body['x-forwarded-for'], '203.0.113.7, 127.0.0.1', 'the client\'s address, appended once');
-  assert.equal(second!.body['x-forwarded-host'], 'globex.test');
-  assert.equal(second!.body['x-tenantd-reroute'], undefined, 'the worker\'s token never reaches an application');
-  assert.match(second!.headers, /\r\nconnection: close\r\n/i);
+  const globexSaw = second!.json();
+  assert.equal(globexSaw.host, 'globex.test', 'globex answered its own request');
+  assert.equal(globexSaw['x-forwarded-for'], '203.0.113.7, 127.0.0.1', 'the client\'s address, appended once');
+  assert.equal(globexSaw['x-forwarded-host'], 'globex.test');
+  assert.equal(globexSaw['x-tenantd-reroute'], undefined, 'the worker\'s token never reaches an application');
+  assert.equal(second!.headers.connection, 'close');
   assert.equal(third, undefined, 'nothing after the foreign request was served on that connection');
   assert.equal(await seen(s, 'globex.test'), globexBefore + 2, 'globex saw its one request (and this count)');
 
@@ -141,44 +71,42 @@ test('smuggling attempts on a handed-off connection never reach another tenant',
   const before = await seen(s, 'globex.test');
   const smuggled = 'GET /count HTTP/1.1\r\nHost: globex.test\r\n\r\n';
   // 1. A body that looks like a request: it is a body.
-  const a = new Connection(s.port);
-  t.after(() => a.socket.destroy());
+  const a = new RawConnection(s.port);
+  t.after(() => a.close());
   await a.ready();
-  a.socket.write(`POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
-  const [echo] = responses(await a.until((text) => responses(text).length >= 1));
-  assert.deepEqual(echo!.body, { length: smuggled.length });
+  await a.write(`POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  assert.deepEqual((await a.next()).json(), { length: smuggled.length });
   // 2. Content-Length with Transfer-Encoding, first on the connection and later on it: 400, connection closed.
   for (const prefix of ['', 'GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n']) {
-    const b = new Connection(s.port);
-    t.after(() => b.socket.destroy());
+    const b = new RawConnection(s.port);
+    t.after(() => b.close());
     await b.ready();
-    b.socket.write(`${prefix}POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`);
-    const text = await b.until(() => false);
-    assert.match(text, /HTTP\/1\.1 400 /);
+    await b.write(`${prefix}POST /echo-body HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`);
+    await b.closedByServer();
+    assert.match(b.text, /HTTP\/1\.1 400 /);
   }
   // 3. Two Host lines on a later request: 400, connection closed, never routed by either.
-  const d = new Connection(s.port);
-  t.after(() => d.socket.destroy());
+  const d = new RawConnection(s.port);
+  t.after(() => d.close());
   await d.ready();
   await d.get('acme.test', '/whoami');
-  d.socket.write('GET /count HTTP/1.1\r\nHost: acme.test\r\nHost: globex.test\r\n\r\n');
-  const last = await d.until(() => false);
-  assert.match(last.slice(last.lastIndexOf('HTTP/1.1')), /^HTTP\/1\.1 400 /);
+  await d.write('GET /count HTTP/1.1\r\nHost: acme.test\r\nHost: globex.test\r\n\r\n');
+  await d.closedByServer();
+  assert.equal(d.responses().at(-1)!.status, 400);
   assert.equal(await seen(s, 'globex.test'), before + 1, 'globex saw only this count');
 });
 
 test('a worker killed while it holds handed-off connections: its clients reconnect to the restarted worker; other tenants see nothing', async (t) => {
   const s = await startService(t, twoProbeTenants);
-  const acme = new Connection(s.port);
-  const globex = new Connection(s.port);
-  t.after(() => { acme.socket.destroy(); globex.socket.destroy(); });
+  const acme = new RawConnection(s.port);
+  const globex = new RawConnection(s.port);
+  t.after(() => { acme.close(); globex.close(); });
   await Promise.all([acme.ready(), globex.ready()]);
-  const pid = (await acme.get('acme.test', '/whoami')).body.pid as number;
+  const pid = (await acme.get('acme.test', '/whoami')).json().pid as number;
   assert.equal((await globex.get('globex.test', '/whoami')).status, 200);
   process.kill(pid, 'SIGKILL');
-  await acme.until(() => false);
-  assert.equal(acme.closed, true, 'the killed worker\'s connection closed');
-  assert.equal((await globex.get('globex.test', '/whoami')).body.schema, 'globex', 'the other tenant\'s connection lives on');
+  await acme.closedByServer();
+  assert.equal((await globex.get('globex.test', '/whoami')).json().schema, 'globex', 'the other tenant\'s connection lives on');
   const after = await eventually(async () => {
     const reply = await request(s.port, { host: 'acme.test', path: '/whoami' }).catch(() => undefined);
     return reply?.status === 200 ? reply.json().pid as number : undefined;
@@ -190,8 +118,8 @@ test('a worker killed while it holds handed-off connections: its clients reconne
 
 test('metrics count requests served on handed-off connections; a scrape does not wait for workers', async (t) => {
   const s = await startService(t, twoProbeTenants);
-  const c = new Connection(s.port);
-  t.after(() => c.socket.destroy());
+  const c = new RawConnection(s.port);
+  t.after(() => c.close());
   await c.ready();
   for (let i = 0; i < 5; i++) assert.equal((await c.get('acme.test', '/whoami')).status, 200);
   const metrics = await eventually(async () => {
@@ -212,10 +140,10 @@ test(`a reload under ${oneShot ? 'one-request-connection (pooled)' : 'keep-alive
   writeFileSync(s.configFile, readFileSync(s.configFile, 'utf8').replace('hosts: [acme.test]', 'hosts: [acme.test]\n    settings: { v: 2 }'));
   const result = await s.service.reload();
   assert.equal(result.ok, true);
+  // Requests go on being served after the reload (load.after fails otherwise).
   await load.after(200);
-  const { ok, failures } = await load.stop();
+  const { failures } = await load.stop();
   assert.deepEqual(failures, []);
-  assert.ok(ok >= 300);
   const acme = s.service.status().find((x) => x.schema === 'acme')!;
   assert.ok(!pidsBefore.includes(acme.workers[0]!.pid), 'acme runs a new worker');
   assert.equal((await s.get('acme.test', '/whoami')).json().settings.v, 2);
@@ -232,9 +160,7 @@ test('SIGTERM under keep-alive load, two tenants on one connection: every reques
   await Promise.all(loads.map((l) => l.after(50)));
   await s.service.stop();
   const results = await Promise.all(loads.map((l) => l.stop()));
-  const ok = results.reduce((n, r) => n + r.ok, 0);
   const failures = results.flatMap((r, i) => r.failures.map((f) => `client ${i + 1}: ${f}`));
-  assert.ok(ok >= 100);
   // After the listener closed, a new connection is refused: that is shutdown. A
   // request accepted and then dropped (reset, hang up) would be a failure.
   assert.deepEqual(failures.filter((f) => !/ECONNREFUSED/.test(f)), []);

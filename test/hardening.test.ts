@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { eventually, request } from './helpers/http.ts';
+import { exchange, parseResponses, RawConnection } from './helpers/raw-http.ts';
 import { probeApp, routerModes, startService, type RunningService } from './helpers/service.ts';
 
 const probe = (router = '') => `app: ${probeApp}
@@ -14,31 +14,17 @@ tenants:
 const seen = async (s: RunningService) => (await s.get('acme.test', '/count')).json().seen as number;
 
 /** Sends raw bytes and collects what comes back until the server closes. */
-function raw(port: number, chunks: (string | Buffer)[], gapMs = 0): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.on('data', (d) => { text += d; });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve({ text, closed: true }));
-    socket.on('connect', async () => {
-      for (const chunk of chunks) {
-        if (socket.destroyed) return;
-        socket.write(chunk);
-        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
-      }
-    });
-    setTimeout(() => reject(new Error(`no close; got ${JSON.stringify(text)}`)), 20_000).unref();
-  });
+async function raw(port: number, chunks: (string | Buffer)[], gapMs = 0): Promise<{ text: string; closed: boolean }> {
+  const c = await exchange(port, chunks, { gapMs });
+  return { text: c.text, closed: c.closed };
 }
 
 /** Opens a connection from `localAddress` and resolves once the router answered a request on it. */
-function holdConnection(port: number, localAddress: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', localAddress }, () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n'));
-    socket.once('data', (d) => (String(d).startsWith('HTTP/1.1 200') ? resolve(socket) : reject(new Error(String(d)))));
-    socket.once('error', reject);
-  });
+async function holdConnection(port: number, localAddress: string): Promise<RawConnection> {
+  const c = new RawConnection(port, { localAddress });
+  const reply = await c.get('acme.test', '/whoami');
+  if (reply.status !== 200) throw new Error(reply.head);
+  return c;
 }
 
 for (const { handoff, label } of routerModes) {
@@ -81,15 +67,12 @@ for (const { handoff, label } of routerModes) {
   test(`connections beyond maxConnections are refused while the others are served${label}`, async (t) => {
     const s = await startService(t, probe('  maxConnections: 2'), { handoff });
     // Two keep-alive connections that the router has answered on, so it holds both.
-    const open = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve) => {
-      const socket = net.connect(s.port, '127.0.0.1', () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n'));
-      socket.once('data', () => resolve(socket));
-    })));
-    t.after(() => open.forEach((o) => o.destroy()));
+    const open = await Promise.all([0, 1].map(() => holdConnection(s.port, '127.0.0.1')));
+    t.after(() => open.forEach((o) => o.close()));
     const third = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n']);
     assert.match(third.text, /^HTTP\/1\.1 503 .*\r\nRetry-After: 5\r\n/s, 'the third connection is refused with 503 and closed');
     assert.ok(!third.text.includes('acme'), 'the refused request reached no worker');
-    open.forEach((o) => o.destroy());
+    open.forEach((o) => o.close());
     await eventually(async () => ((await s.get('acme.test', '/whoami').catch(() => undefined))?.status === 200 ? true : undefined), 5000, 'a free slot');
   });
 
@@ -140,7 +123,7 @@ for (const { handoff, label } of routerModes) {
     // The target's authority wins; a conflicting Host does not matter, and the worker sees the authority as Host.
     const absolute = await raw(s.port, ['GET http://globex.test/headers HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n']);
     assert.equal(status(absolute.text), 200);
-    const headers = JSON.parse(absolute.text.slice(absolute.text.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, ''));
+    const headers = parseResponses(Buffer.from(absolute.text, 'latin1'), true).responses[0]!.json();
     assert.equal(headers.host, 'globex.test');
     assert.equal(headers['x-forwarded-host'], 'globex.test');
     const notHttp = await raw(s.port, ['GET ftp://globex.test/ HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
@@ -149,8 +132,8 @@ for (const { handoff, label } of routerModes) {
 
   test(`one client cannot take every connection: its excess is refused with 429 while another client is served${label}`, async (t) => {
     const s = await startService(t, probe('  maxConnections: 8\n  maxConnectionsPerClient: 5'), { handoff });
-    const held: net.Socket[] = [];
-    t.after(() => held.forEach((h) => h.destroy()));
+    const held: RawConnection[] = [];
+    t.after(() => held.forEach((h) => h.close()));
     for (let i = 0; i < 5; i++) held.push(await holdConnection(s.port, '127.0.0.1'));
     const excess = await raw(s.port, ['GET /whoami HTTP/1.1\r\nHost: acme.test\r\n\r\n']);
     assert.match(excess.text, /^HTTP\/1\.1 429 /);
@@ -158,15 +141,10 @@ for (const { handoff, label } of routerModes) {
     assert.equal(other?.status, 429, 'the same address is still over its share');
     // Another address is served; when the global limit is full, the biggest client makes room.
     for (let i = 0; i < 3; i++) held.push(await holdConnection(s.port, '127.0.0.2'));
-    const third = await new Promise<string>((resolve) => {
-      const socket = net.connect({ port: s.port, host: '127.0.0.1', localAddress: '127.0.0.3' }, () => socket.write('GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n'));
-      let text = '';
-      socket.on('data', (d) => { text += d; });
-      socket.on('close', () => resolve(text));
-    });
-    assert.match(third, /^HTTP\/1\.1 200 /, 'a new client is served although 8 connections were open');
-    await eventually(() => (held.filter((h) => h.destroyed || h.readableEnded).length === 1 ? true : undefined), 5000, "one of the biggest client's connections to close");
-    assert.ok(held.slice(0, 5).some((h) => h.destroyed || h.readableEnded), 'it was one of the 5 held by 127.0.0.1');
+    const third = await exchange(s.port, 'GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n', { localAddress: '127.0.0.3' });
+    assert.match(third.text, /^HTTP\/1\.1 200 /, 'a new client is served although 8 connections were open');
+    await eventually(() => (held.filter((h) => h.closed || h.ended).length === 1 ? true : undefined), 5000, "one of the biggest client's connections to close");
+    assert.ok(held.slice(0, 5).some((h) => h.closed || h.ended), 'it was one of the 5 held by 127.0.0.1');
   });
 }
 

@@ -1,5 +1,6 @@
 // The registry of errors tenantd reports: each is a class with a code, a message
 // that says what to do, and the HTTP status the admin API answers with.
+import { retryAfterSeconds } from './retry-after.ts';
 import { schemaNamePattern } from './schema-name.ts';
 
 export class TenantdError extends Error {
@@ -28,7 +29,7 @@ export class DatabaseUnavailableError extends TenantdError {
   }
 
   /** Seconds a client should wait before trying again. */
-  readonly retryAfter = 5;
+  readonly retryAfter = retryAfterSeconds;
   /** PostgreSQL's SQLSTATE, when the server said why (53300: the role's connection limit). */
   readonly sqlState: string | undefined;
   constructor(reason: string, options?: { cause?: unknown; sqlState?: string | undefined }) {

@@ -17,9 +17,24 @@ function commandHelp(name: string, command: Command): string {
   return `usage: tenantd ${name} ${command.usage}\n\n${command.summary}`;
 }
 
+/** Command groups (`tenants`): the first word of the commands named by two. */
+const groups = new Set(Object.keys(commands).filter((name) => name.includes(' ')).map((name) => name.split(' ')[0]!));
+
+function groupHelp(group: string): string {
+  const members = Object.entries(commands).filter(([name]) => name.startsWith(`${group} `));
+  return `usage: tenantd ${group} <command> [options]\n\ncommands:\n${members.map(([name, c]) => `  ${name.padEnd(22)} ${c.summary}`).join('\n')}\n\nEach takes -c/--config FILE and --help.`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const words = argv.filter((a) => !a.startsWith('-'));
-  const name = words[0] === 'tenants' && words[1] ? `tenants ${words[1]}` : words[0];
+  const help = argv.includes('--help') || argv.includes('-h');
+  if (words[0] !== undefined && groups.has(words[0]) && (words[1] === undefined || !commands[`${words[0]} ${words[1]}`])) {
+    // The group alone, or with --help: what it holds. An unknown member is a usage error.
+    if (words[1] !== undefined) throw new errors.Usage(`unknown command "${words[0]} ${words[1]}"`);
+    process.stdout.write(`${groupHelp(words[0])}\n`);
+    return help ? 0 : 2;
+  }
+  const name = words[0] !== undefined && groups.has(words[0]) ? `${words[0]} ${words[1]}` : words[0];
   if (!name || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(`${usage}\n`);
     return name || argv.length > 0 ? 0 : 2;

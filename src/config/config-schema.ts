@@ -66,6 +66,7 @@ export const tenantSchema = z.object({
   min: z.number().int().min(0).max(64).optional().describe("Workers always running for this tenant; default workers.min."),
   max: z.number().int().min(1).max(64).optional().describe("Most workers for this tenant when busy; default workers.max (at least min)."),
   processes: z.number().int().min(1).max(64).optional().describe("The former key: `processes: N` is `min: N, max: N`."),
+  allowTrace: z.boolean().default(false).describe("Pass TRACE requests to the application; otherwise tenantd answers them 405, as nginx does."),
 }).strict();
 
 export const configSchema = z.object({
@@ -94,6 +95,7 @@ export const configSchema = z.object({
     name: z.string().min(1).default('Public site').describe("Display name."),
     hosts: z.array(hostName).min(1, 'expected at least one host').describe("Host names routed to the public site."),
     settings: settings.describe("Free-form, handed to the application as ctx.tenant.settings."),
+    allowTrace: z.boolean().default(false).describe("Pass TRACE requests to the application; otherwise tenantd answers them 405."),
   }).strict().optional().describe("The public site, served with search_path=public."),
   workers: z.object({
     min: z.number().int().min(0).max(64).optional().describe("Workers always running per tenant; 0: started by the first request. Default 1."),
@@ -120,6 +122,7 @@ export const configSchema = z.object({
     queueTimeout: duration.default('10s').describe("How long a request waits for a worker that is not ready yet."),
     upstreamTimeout: duration.default('60s').describe("How long a worker may take to answer. As nginx's proxy_read_timeout."),
     maxHeaderSize: size.default('16k').describe("Largest request head (request line and headers); 431 above."),
+    maxHeaderLineSize: size.default('8k').describe("Largest single header line (name and value); 431 above, 414 for a longer request line. As nginx's large_client_header_buffers."),
     headersTimeout: duration.default('60s').describe("A client must send its whole head within this; 408 after. As nginx's client_header_timeout."),
     requestTimeout: duration.default('300s').describe("A client must send its whole request within this; 408 after."),
     keepAliveTimeout: duration.default('75s').describe("An idle client connection is closed after this. As nginx's keepalive_timeout."),

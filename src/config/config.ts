@@ -14,7 +14,7 @@ type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[]
   : T;
 
 /** One site: a tenant, or the public site (schema `public`), with its worker bounds resolved. */
-export type Site = DeepReadonly<Pick<RawTenant, 'schema' | 'hosts' | 'settings'> & {
+export type Site = DeepReadonly<Pick<RawTenant, 'schema' | 'hosts' | 'settings' | 'allowTrace'> & {
   /** Display name: the configured one, else the schema. */
   name: string;
   /** Workers always running (0: none until a request comes). */

@@ -133,6 +133,7 @@ function toSpec(raw: RawTenant, defaults: Scale): Site {
     name: raw.name ?? raw.schema,
     hosts: Object.freeze([...raw.hosts]),
     settings: Object.freeze({ ...raw.settings }),
+    allowTrace: raw.allowTrace,
     ...scaleOf(raw, defaults),
   });
 }
@@ -192,7 +193,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 
   const site = raw.public && Object.freeze({
     schema: 'public', name: raw.public.name, hosts: Object.freeze([...raw.public.hosts]),
-    settings: Object.freeze({ ...raw.public.settings }), ...scale,
+    settings: Object.freeze({ ...raw.public.settings }), allowTrace: raw.public.allowTrace, ...scale,
   });
   checkUnique(located, site, problems);
 

@@ -2,7 +2,7 @@
 // configured database.maxConnections, or a safe share of what the server allows
 // (max_connections less the superuser reserve, less room for the primary, the
 // commands and a second node, times 0.8).
-import pg from 'pg';
+import { connectAdmin } from './admin-connection.ts';
 
 /** Connections kept out of the budget for the primary, commands and monitoring. */
 const reserved = 10;
@@ -17,9 +17,7 @@ export interface ServerConnections {
 }
 
 export async function readServerConnections(adminUrl: string): Promise<ServerConnections> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => {});
-  await client.connect();
+  const client = await connectAdmin(adminUrl);
   try {
     const rows = (await client.query("select current_setting('max_connections')::int as max, current_setting('superuser_reserved_connections')::int as su")).rows[0] as { max: number; su: number };
     return { server: rows.max, share: Math.max(1, Math.floor((rows.max - rows.su - reserved) * share)) };

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config, Site } from '../config/config.ts';
 import { errors } from '../base/errors.ts';
+import { connectAdmin } from './admin-connection.ts';
 import { isSiteSchemaName, isTenantSchemaName, maxRolePrefixLength } from '../base/schema-name.ts';
 
 export const registryTable = 'tenantd_tenants';
@@ -95,14 +96,8 @@ export class Provisioner {
 
   async #connect(): Promise<pg.Client> {
     if (this.#client) return this.#client;
-    const client = new pg.Client({ connectionString: this.#options.adminUrl, connectionTimeoutMillis: 10_000 });
+    const client = await connectAdmin(this.#options.adminUrl);
     client.on('error', () => { this.#client = undefined; });
-    try {
-      await client.connect();
-    } catch (error) {
-      const url = new URL(this.#options.adminUrl);
-      throw new errors.DatabaseUnreachable(`${url.hostname}:${url.port || 5432}/${this.database}`, (error as Error).message);
-    }
     this.#serverVersion = Number((await client.query('show server_version_num')).rows[0].server_version_num);
     this.#client = client;
     return client;

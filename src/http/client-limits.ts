@@ -13,7 +13,7 @@ export interface RerouteTarget {
 }
 
 /** The router's limits a worker enforces, and where it sends another tenant's request. */
-export type ClientLimits = Pick<Config['router'], 'bodyLimit' | 'maxHeaderSize' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'upstreamTimeout'> & {
+export type ClientLimits = Pick<Config['router'], 'bodyLimit' | 'maxHeaderSize' | 'maxHeaderLineSize' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'upstreamTimeout'> & {
   /** Write an access-log line per request. */
   accessLog: boolean;
   reroute: RerouteTarget;

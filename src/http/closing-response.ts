@@ -1,8 +1,10 @@
 // A whole HTTP/1.1 response written straight to a socket that no ServerResponse
 // owns (a refusal before any parser, a parser error, an answer while the
-// application still holds `res`), always with `Connection: close`.
+// application still holds `res`), always with `Connection: close`, and with
+// tenantd's one Retry-After on a 503.
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { retryAfterSeconds } from '../base/retry-after.ts';
 
 /**
  * The response's bytes: `status` with its reason phrase, `extra` header lines
@@ -12,7 +14,8 @@ export function closingResponse(status: number, options: { extra?: string; body?
   const reason = http.STATUS_CODES[status];
   const body = options.body ? `${status} ${reason}\n` : '';
   const type = options.body ? 'Content-Type: text/plain; charset=utf-8\r\n' : '';
-  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${options.extra ?? ''}${type}Content-Length: ${body.length}\r\n\r\n${body}`;
+  const retry = status === 503 ? `Retry-After: ${retryAfterSeconds}\r\n` : '';
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${retry}${options.extra ?? ''}${type}Content-Length: ${body.length}\r\n\r\n${body}`;
 }
 
 /** Writes a closing response and ends the socket. */

@@ -36,16 +36,6 @@ function normalizeHostName(header: string): string | undefined {
   return name.split('.').every((label) => label.length > 0 && label.length <= maxLabelLength) ? name : undefined;
 }
 
-/** Host header lines in a request: RFC 9112 §3.2 wants exactly one. */
-export function hostLines(rawHeaders: readonly string[]): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') count += 1;
-  }
-  return count;
-}
-
 export class HostTable<T> {
   readonly #exact = new Map<string, T>();
   /** Keyed by the suffix after `*.`. */

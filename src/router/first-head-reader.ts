@@ -5,10 +5,10 @@
 // and one sweep checks every deadline: no closure and no timer per connection.
 import type { Socket } from 'node:net';
 import { SlotList } from '../http/slot-list.ts';
-import { scanFirstHead, type SettledScan } from './first-head.ts';
+import { sweepInterval } from '../http/client-rules.ts';
+import { scanFirstHead, type HeadLimits, type SettledScan } from './first-head.ts';
 
-export interface FirstHeadReaderOptions<T> {
-  maxHeaderSize: number;
+export interface FirstHeadReaderOptions<T> extends HeadLimits {
   headersTimeout: number;
   /** The first head is complete, or the connection must take the proxy path; its socket no longer reads. */
   onHead: (socket: Socket, context: T, bytes: Buffer, scan: SettledScan) => void;
@@ -66,8 +66,13 @@ export class FirstHeadReader<T> {
     this.#options.headersTimeout = ms;
     clearInterval(this.#sweeper);
     // As often as Node's own server checks its headersTimeout (router.ts sets it alike).
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(100, Math.min(1000, ms / 2)));
+    this.#sweeper = setInterval(() => this.#sweep(), sweepInterval(ms));
     this.#sweeper.unref();
+  }
+
+  /** Changes the longest line a head may have (reload). */
+  set maxHeaderLineSize(bytes: number) {
+    this.#options.maxHeaderLineSize = bytes;
   }
 
   /** Reads `socket`'s first head; `context` goes with it to onHead. */
@@ -83,7 +88,7 @@ export class FirstHeadReader<T> {
   /** Bytes of a connection being read. */
   data(reading: Reading<T>, chunk: Buffer): void {
     const bytes = reading.bytes === undefined ? chunk : Buffer.concat([reading.bytes, chunk]);
-    const scan = scanFirstHead(bytes, this.#options.maxHeaderSize);
+    const scan = scanFirstHead(bytes, this.#options);
     if (scan.kind === 'incomplete') {
       reading.bytes = bytes;
       return;

@@ -54,19 +54,42 @@ function isOws(code: number): boolean {
   return code === 32 || code === 9;
 }
 
+/** The limits a first head is read within. */
+export interface HeadLimits {
+  /** Bytes of the whole head at most (the proxy path answers 431 beyond). */
+  maxHeaderSize: number;
+  /** Bytes of one line at most (the proxy path answers 414 or 431 beyond). */
+  maxHeaderLineSize: number;
+}
+
+/**
+ * A line end that is not CRLF, in what has come of a head: Node's parser
+ * refuses it at once (400), so the head goes there rather than wait for a
+ * CRLF CRLF that may never come (a client that ends its lines with LF alone
+ * would otherwise be held until headersTimeout).
+ */
+function oddLineEnd(bytes: Buffer): boolean {
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) if (i === 0 || bytes[i - 1] !== 13) return true;
+  for (let i = bytes.indexOf(13); i >= 0 && i + 1 < bytes.length; i = bytes.indexOf(13, i + 1)) if (bytes[i + 1] !== 10) return true;
+  return false;
+}
+
 /**
  * Scans `bytes` (everything read so far) for a complete first head. `proxy` too
- * when no head ends within `maxHeaderSize` bytes: the proxy path answers 431.
- * One pass over the head's lines, none split off into a list first.
+ * when no head ends within maxHeaderSize bytes, when a line is longer than
+ * maxHeaderLineSize, or when a line ends otherwise than CRLF: the proxy path
+ * gives each its refusal. One pass over the head's lines, none split off into a
+ * list first.
  */
-export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
+export function scanFirstHead(bytes: Buffer, limits: HeadLimits): HeadScan {
   const end = bytes.indexOf(headEnd);
-  if (end < 0) return bytes.length >= maxHeaderSize ? proxy : incomplete;
-  if (end + 4 > maxHeaderSize) return proxy;
+  if (end < 0) return bytes.length >= limits.maxHeaderSize || oddLineEnd(bytes) ? proxy : incomplete;
+  if (end + 4 > limits.maxHeaderSize) return proxy;
+  const lineLimit = limits.maxHeaderLineSize;
   const text = bytes.toString('latin1', 0, end);
   let lineEnd = text.indexOf('\r\n');
   const first = lineEnd < 0 ? text : text.slice(0, lineEnd);
-  if (!requestLine.test(first)) return proxy;
+  if (first.length > lineLimit || !requestLine.test(first)) return proxy;
   const lines = [first];
   const names = [''];
   const values = [''];
@@ -80,6 +103,7 @@ export function scanFirstHead(bytes: Buffer, maxHeaderSize: number): HeadScan {
     const start = lineEnd + 2;
     lineEnd = text.indexOf('\r\n', start);
     const line = lineEnd < 0 ? text.slice(start) : text.slice(start, lineEnd);
+    if (line.length > lineLimit) return proxy;
     const colon = line.indexOf(':');
     if (colon <= 0 || !headerName.test(line.slice(0, colon))) return proxy;
     let from = colon + 1;

@@ -19,6 +19,7 @@
 import type { Socket } from 'node:net';
 import type { AccessEntry } from '../http/access-entry.ts';
 import { pathOf } from '../http/access-entry.ts';
+import { sweepInterval } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
 import { SlotList } from '../http/slot-list.ts';
 import { responseHead, upstreamHead, type Framing, type OneShotRequest } from './proxied-heads.ts';
@@ -279,7 +280,7 @@ export class OneShot {
 
   #schedule(): void {
     clearInterval(this.#sweeper);
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.min(1000, this.options.upstreamTimeout / 4)));
+    this.#sweeper = setInterval(() => this.#sweep(), sweepInterval(this.options.upstreamTimeout));
     this.#sweeper.unref();
   }
 

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
+import { sweepInterval } from '../http/client-rules.ts';
 import type { Logger } from 'pino';
 import { sitesOf } from '../config/config-diff.ts';
 import type { Config, Site } from '../config/config.ts';
@@ -70,8 +71,8 @@ function limitsOf(config: Config): RouterLimits {
 
 /** What workers enforce on the connections handed to them. */
 function clientLimitsOf(config: Config, router: Router): ClientLimits {
-  const { bodyLimit, maxHeaderSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout } = config.router;
-  return { bodyLimit, maxHeaderSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout, accessLog: config.log.access, reroute: router.rerouteTarget };
+  const { bodyLimit, maxHeaderSize, maxHeaderLineSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout } = config.router;
+  return { bodyLimit, maxHeaderSize, maxHeaderLineSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout, accessLog: config.log.access, reroute: router.rerouteTarget };
 }
 
 export class Service {
@@ -205,7 +206,7 @@ export class Service {
     this.#reaper = setInterval(() => {
       const now = Date.now();
       for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.reap(now, this.#config.workers.idleTimeout);
-    }, Math.max(100, Math.min(1000, config.workers.idleTimeout / 4)));
+    }, sweepInterval(config.workers.idleTimeout));
     this.#reaper.unref();
     this.#routing = true;
     const statuses = this.status();

@@ -12,14 +12,15 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
-import { CountedResponse } from '../http/counted-response.ts';
+import { headRefusal, refuse, sweepInterval, tenantRefusal, type Refusal } from '../http/client-rules.ts';
+import { answerAndClose } from '../http/closing-response.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
-import { HostTable, hostLines, normalizeHost } from '../http/host-table.ts';
+import { HostTable, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { SlotList } from '../http/slot-list.ts';
+import { HandedOffResponse } from './handed-off-response.ts';
 import { reroute } from './reroute.ts';
-import { answerAndClose } from '../http/closing-response.ts';
 
 /** ms between reports of request counts to the primary (the scrape reads the last). */
 const reportInterval = 100;
@@ -48,6 +49,8 @@ export interface HandedOffReport {
 export interface HandedOffOptions {
   schema: string;
   hosts: readonly string[];
+  /** TRACE reaches the application (the tenant's allowTrace); else 405. */
+  allowTrace: boolean;
   /** The application's request listener (already wrapped for database errors). */
   listener: http.RequestListener;
   /** The application's server, whose 'upgrade' listeners get WebSocket requests. */
@@ -57,74 +60,12 @@ export interface HandedOffOptions {
   report: (report: HandedOffReport) => void;
 }
 
-/** Response headers that describe the connection, which is tenantd's: never the application's to set. */
-const hopByHopResponse = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'trailer', 'upgrade']);
-
-/**
- * What the application answers, with tenantd's X-Request-Id added and hop-by-hop
- * headers removed, as on the proxy path. Node calls writeHead for every
- * response (implicitly on the first write), so this one override sees them all.
- * Headers given to writeHead as an object are copied, never changed in place
- * (an application may reuse one object), and X-Request-Id joins the copy: a
- * setHeader before writeHead would take Node off its fast path for them.
- */
-class HandedOffResponse extends CountedResponse {
-  /** Set by the request handler before the application runs. */
-  requestId = '';
-  /** The request and response, while the application has them. */
-  exchange: Exchange | undefined = undefined;
-  /** The application set headers one by one (setHeader/appendHeader). */
-  #progressive = false;
-
-  override setHeader(name: string, value: number | string | readonly string[]): this {
-    this.#progressive = true;
-    return super.setHeader(name, value);
-  }
-
-  override appendHeader(name: string, value: string | readonly string[]): this {
-    this.#progressive = true;
-    return super.appendHeader(name, value);
-  }
-
-  override writeHead(...args: any[]): this {
-    const at = typeof args[1] === 'string' ? 2 : 1;
-    const given = args[at] as http.OutgoingHttpHeaders | http.OutgoingHttpHeader[] | undefined;
-    if (this.#progressive) {
-      for (const name of hopByHopResponse) if (this.hasHeader(name)) this.#remove(name);
-      if (this.requestId && !this.hasHeader('x-request-id')) super.setHeader('x-request-id', this.requestId);
-    }
-    if (given === undefined || given === null) {
-      if (!this.#progressive && this.requestId) args[at] = { 'x-request-id': this.requestId };
-    } else if (!Array.isArray(given)) {
-      const headers: http.OutgoingHttpHeaders = this.#progressive || !this.requestId ? {} : { 'x-request-id': this.requestId };
-      let named: string[] = [];
-      for (const key in given) {
-        const name = key.toLowerCase();
-        if (name === 'connection') named = String(given[key]).toLowerCase().split(',').map((t) => t.trim());
-        if (!hopByHopResponse.has(name)) headers[key] = given[key];
-      }
-      for (const name of named) for (const key of Object.keys(headers)) if (key.toLowerCase() === name) delete headers[key];
-      args[at] = headers;
-    }
-    return (super.writeHead as (...a: unknown[]) => this)(...args);
-  }
-
-  /** Removes a header the application set (and those a Connection header names). */
-  #remove(name: string): void {
-    if (name === 'connection') {
-      for (const token of String(this.getHeader(name)).split(',')) if (token.trim() && this.hasHeader(token.trim())) this.removeHeader(token.trim());
-    }
-    this.removeHeader(name);
-    // removeHeader('connection') also stops Node writing its own Connection
-    // header (it would still close, silently): keep Node's own, as for any response.
-    if (name === 'connection') (this as unknown as { _removedConnection: boolean })._removedConnection = false;
-  }
-}
+type Response = HandedOffResponse<Exchange>;
 
 /** The request and response, while the application has them. */
 interface Exchange {
   req: http.IncomingMessage;
-  res: HandedOffResponse;
+  res: Response;
   /**
    * The request's connection, kept from its arrival: Node sets req.socket and
    * res.socket to null once the response is done with them (an abort closes
@@ -170,14 +111,14 @@ export class HandedOff {
   #draining = false;
   #drained: Promise<void> | undefined;
   /** One 'close' listener for every response (a closure per request costs more). */
-  readonly #responseClosed: (this: HandedOffResponse) => void;
+  readonly #responseClosed: (this: Response) => void;
 
   constructor(options: HandedOffOptions) {
     this.#options = options;
     this.#limits = options.limits;
     const finished = (x: Exchange) => this.#finished(x);
     const fault = (error: unknown, socket: Socket | null) => this.#fault(error, socket);
-    this.#responseClosed = function (this: HandedOffResponse) {
+    this.#responseClosed = function (this: Response) {
       const x = this.exchange;
       this.exchange = undefined;
       try {
@@ -189,15 +130,15 @@ export class HandedOff {
     for (const host of options.hosts) this.#hosts.add(host, true);
     this.#server = http.createServer({
       maxHeaderSize: options.limits.maxHeaderSize,
-      ServerResponse: HandedOffResponse as typeof http.ServerResponse,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, options.limits.headersTimeout / 2)),
+      ServerResponse: HandedOffResponse as unknown as typeof http.ServerResponse,
+      connectionsCheckingInterval: sweepInterval(options.limits.headersTimeout),
     }, (req, res) => {
       // tenantd's own code runs guarded: a fault in it ends the connection, never
       // the worker. The application's listener runs outside (its errors are the
       // worker's to handle: worker-main.ts).
       let serve = false;
       try {
-        serve = this.#request(req, res as HandedOffResponse);
+        serve = this.#request(req, res as Response);
       } catch (error) {
         this.#fault(error, req.socket);
       }
@@ -233,7 +174,7 @@ export class HandedOff {
     this.#server.requestTimeout = limits.requestTimeout;
     this.#server.keepAliveTimeout = limits.keepAliveTimeout;
     clearInterval(this.#timeoutTimer);
-    this.#timeoutTimer = setInterval(() => this.#expire(), Math.max(10, Math.min(1000, limits.upstreamTimeout / 4))).unref();
+    this.#timeoutTimer = setInterval(() => this.#expire(), sweepInterval(limits.upstreamTimeout)).unref();
   }
 
   /** Takes connection `id` from the router: `head` is what it read of the socket already. */
@@ -319,18 +260,21 @@ export class HandedOff {
     this.#schedule();
   }
 
-  /** The host of a well-formed request, if it is this tenant's; 'foreign' if another's; undefined if malformed. */
-  #whose(req: http.IncomingMessage): 'ours' | 'foreign' | undefined {
-    if (req.httpVersionMajor !== 1) return undefined;
-    if (hostLines(req.rawHeaders) !== 1) return undefined;
+  /**
+   * Whose request this is: this tenant's, another's (or a target only the
+   * router resolves: absolute-form, `*`), or a refusal of its head
+   * (client-rules.ts, as the router's).
+   */
+  #whose(req: http.IncomingMessage): 'ours' | 'foreign' | Refusal {
+    const refusal = headRefusal(req, this.#limits);
+    if (refusal) return refusal;
     const url = req.url ?? '';
-    // Absolute-form and the like: the router's to resolve.
     if (!url.startsWith('/')) return 'foreign';
     const host = req.headers.host!;
     const socket = req.socket as Marked;
     if (socket[knownHost] === host) return 'ours';
     const name = normalizeHost(host);
-    if (name === undefined) return undefined;
+    if (name === undefined) return { status: 400, message: 'malformed Host header' };
     if (!this.#hosts.lookup(name)) return 'foreign';
     socket[knownHost] = host;
     return 'ours';
@@ -349,7 +293,7 @@ export class HandedOff {
   }
 
   /** Applies tenantd's rules to a request; true when the application is to answer it. */
-  #request(req: http.IncomingMessage, res: HandedOffResponse): boolean {
+  #request(req: http.IncomingMessage, res: Response): boolean {
     const started = performance.now();
     const whose = this.#whose(req);
     if (whose === 'foreign') {
@@ -361,37 +305,31 @@ export class HandedOff {
       reroute(req, res, this.#limits.reroute, this.#agent, this.#options.log);
       return false;
     }
-    const requestId = whose === 'ours' ? this.#forwarded(req) : '';
+    const ours = whose === 'ours';
+    const requestId = ours ? this.#forwarded(req) : '';
     const socket = req.socket as Marked;
-    const x: Exchange = { req, res, socket, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: whose === 'ours' ? this.#options.schema : null, slot: -1 };
+    const x: Exchange = { req, res, socket, started, deadline: started + this.#limits.upstreamTimeout, requestId, tenant: ours ? this.#options.schema : null, slot: -1 };
     const state = socket[activity] ??= { busy: 0, since: started };
     state.busy += 1;
     res.exchange = x;
     res.on('close', this.#responseClosed);
-    if (whose === undefined) {
-      this.#finish(x, 400, 'malformed request');
+    if (!ours) {
+      refuse(res, whose);
       return false;
     }
     res.requestId = requestId;
     if (this.#draining) res.shouldKeepAlive = false;
-    if (Number(req.headers['content-length'] ?? 0) > this.#limits.bodyLimit) {
+    const refusal = tenantRefusal(req.method, req.headers['content-length'], { bodyLimit: this.#limits.bodyLimit, allowTrace: this.#options.allowTrace });
+    if (refusal) {
+      // A body that is not read: the connection closes after the answer.
       req.resume();
-      this.#finish(x, 413, 'request body too large');
+      refuse(res, refusal);
       return false;
     }
     if (req.headers['transfer-encoding'] !== undefined) this.#limitChunked(x);
     stripHopByHop(req.headers);
     this.#exchanges.add(x);
     return true;
-  }
-
-  /** Answers `status` through `res` and closes the connection after. */
-  #finish(x: Exchange, status: number, message: string): void {
-    const { res } = x;
-    const body = `${status} ${message}\n`;
-    res.shouldKeepAlive = false;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
   }
 
   /**
@@ -464,10 +402,13 @@ export class HandedOff {
     // Node's server has taken its own 'error' listener off an upgraded socket:
     // a reset before the application takes it would otherwise end the worker.
     socket.on('error', ignore);
-    if (this.#whose(req) !== 'ours' || this.#options.appServer.listenerCount('upgrade') === 0) {
+    const whose = this.#whose(req);
+    if (whose !== 'ours' || this.#options.appServer.listenerCount('upgrade') === 0) {
       // Not this tenant's (or not served here): 421 tells the client to try a new connection (RFC 9110 §15.5.20).
-      return answerAndClose(socket, this.#whose(req) === 'foreign' ? 421 : 400, { body: true });
+      return answerAndClose(socket, whose === 'foreign' ? 421 : whose === 'ours' ? 400 : whose.status, { body: true });
     }
+    const refusal = tenantRefusal(req.method, req.headers['content-length'], { bodyLimit: this.#limits.bodyLimit, allowTrace: this.#options.allowTrace });
+    if (refusal) return answerAndClose(socket, refusal.status, { body: true });
     this.#forwarded(req);
     stripHopByHop(req.headers, ['connection', 'upgrade']);
     this.#options.appServer.emit('upgrade', req, socket, head);

@@ -107,6 +107,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
     handedOff = new HandedOff({
       schema: tenant.schema,
       hosts: tenant.hosts,
+      allowTrace: tenant.allowTrace,
       listener: serve,
       appServer: server,
       limits: message.limits,

@@ -12,6 +12,8 @@ export interface RawResponse {
   body: Buffer;
   /** Interim (1xx) statuses before it. */
   interim: number[];
+  /** The body parsed as JSON. */
+  json<T = any>(): T;
 }
 
 export interface RawOptions {
@@ -78,7 +80,7 @@ export function parseResponses(bytes: Buffer, closed = false, method = 'GET'): {
       body = after;
       used = after.length;
     }
-    responses.push({ status, headers, head, body, interim });
+    responses.push({ status, headers, head, body, interim, json: () => JSON.parse(body.toString('utf8')) });
     interim = [];
     rest = after.subarray(used);
   }
