@@ -29,7 +29,7 @@ test('a minimal config gets the documented defaults, frozen', (t) => {
   assert.equal(config.router.upstreamTimeout, 60_000);
   assert.deepEqual([config.workers.min, config.workers.max, config.workers.idleTimeout], [1, 1, 600_000]);
   assert.ok(config.workers.maxLive >= 1);
-  assert.deepEqual(config.tenants[0], { schema: 'acme', name: 'acme', hosts: ['acme.test'], settings: {}, min: 1, max: 1 });
+  assert.deepEqual(config.tenants[0], { schema: 'acme', name: 'acme', hosts: ['acme.test'], settings: {}, allowTrace: false, min: 1, max: 1 });
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.tenants[0]) && Object.isFrozen(config.router));
 });
 

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { eventually, request } from './helpers/http.ts';
 import { hammer } from './helpers/load.ts';
 import { RawConnection } from './helpers/raw-http.ts';
+import { startServe } from './helpers/serve-process.ts';
 import { twoProbeTenants, startService, type RunningService } from './helpers/service.ts';
 
 const seen = async (s: RunningService, host: string) => (await s.get(host, '/count')).json().seen as number;
@@ -164,4 +165,19 @@ test('SIGTERM under keep-alive load, two tenants on one connection: every reques
   // After the listener closed, a new connection is refused: that is shutdown. A
   // request accepted and then dropped (reset, hang up) would be a failure.
   assert.deepEqual(failures.filter((f) => !/ECONNREFUSED/.test(f)), []);
+});
+
+test('a client that goes away while its request for another tenant is rerouted is logged at debug, without a stack, not as a warning', async (t) => {
+  const s = await startServe(t, { yaml: `log:\n  level: debug\n  access: false\n${twoProbeTenants}` });
+  const c = new RawConnection(s.port);
+  t.after(() => c.close());
+  assert.equal((await c.get('acme.test', '/whoami')).status, 200);
+  // globex's request goes through the router; the client leaves while globex sleeps on it.
+  await c.write('GET /slow?ms=2000 HTTP/1.1\r\nHost: globex.test\r\n\r\n');
+  await eventually(() => (s.output().includes('slow request started') ? true : undefined), 5000, 'the rerouted request to reach globex');
+  c.reset();
+  const line = await eventually(() => s.output().split('\n').find((l) => l.includes('while its request was rerouted')), 5000, 'the debug line');
+  assert.equal(JSON.parse(line).level, 'debug');
+  assert.doesNotMatch(line, /"stack"/);
+  assert.doesNotMatch(s.output(), /rerouting a request for another tenant failed/);
 });

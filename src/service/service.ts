@@ -28,12 +28,13 @@ import { PortPool } from '../supervisor/port-pool.ts';
 import { StartGate } from '../supervisor/start-gate.ts';
 import { LiveWorkers } from '../supervisor/live-workers.ts';
 import { readServerConnections, type ServerConnections } from '../db/connection-budget.ts';
+import { connectionBudget, liveLimit } from '../supervisor/worker-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
 import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
-import { placeSites, planReload, type Started } from './reload-plan.ts';
+import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
 import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
 export interface ServiceOptions {
@@ -75,23 +76,34 @@ function clientLimitsOf(config: Config, router: Router): ClientLimits {
   return { bodyLimit, maxHeaderSize, maxHeaderLineSize, headersTimeout, requestTimeout, keepAliveTimeout, upstreamTimeout, accessLog: config.log.access, reroute: router.rerouteTarget };
 }
 
+/**
+ * What exists once the service has started: every part it wires. Made once in
+ * start(), in the order the parts come up; every method after start reads it
+ * from here (never a field that may not be there yet).
+ */
+interface Started {
+  database: DatabaseHandle;
+  provisioner: Provisioner;
+  monitor: DatabaseMonitor;
+  router: Router;
+  /** The server's max_connections and the workers' share of it, read at start. */
+  server: ServerConnections;
+  /** Each site's role verifier and its workers' credentials, from the credentials secret (replaced when it rotates). */
+  credentials: SiteCredentials;
+}
+
 export class Service {
   readonly #log: Logger;
   readonly #fork: ForkWorker;
   readonly #env: NodeJS.ProcessEnv;
   readonly metrics = new Metrics();
   #config: Config;
-  #database: DatabaseHandle | undefined;
-  #provisioner: Provisioner | undefined;
-  #forwarder: Forwarder | undefined;
-  #router: Router | undefined;
-  #admin: http.Server | undefined;
+  /** The parts up so far: all of them once start() has run (see Started); stop() closes whichever are. */
+  #parts: Partial<Started> & { admin?: http.Server; forwarder?: Forwarder } = {};
+  #started: Started | undefined;
   #sites = new Map<string, ServedSite>();
   /** Groups that left the routes and are finishing their requests. */
   readonly #draining = new Set<Promise<void>>();
-  /** Each site's role verifier and its workers' credentials, from the credentials secret (replaced when it rotates). */
-  #credentials: SiteCredentials | undefined;
-  #monitor: DatabaseMonitor | undefined;
   /** The application module compiled to one plain-JavaScript file: what workers import. */
   #app = '';
   /** Whether the router routes yet (it listens before provisioning and answers 503 meanwhile). */
@@ -100,10 +112,8 @@ export class Service {
   #ports: PortPool;
   /** One gate for every site's starts: boot, reload and restarts take turns. */
   readonly #starts: StartGate;
-  /** The cap on live workers (workers.maxLive), across sites. */
+  /** The cap on live workers (workers.maxLive and the connection budget), across sites. */
   readonly #live: LiveWorkers;
-  /** The server's max_connections and the workers' default share, read at start. */
-  #server: ServerConnections = { server: 0, share: Infinity };
   /** Stops idle workers beyond min (workers.idleTimeout). */
   #reaper: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -126,14 +136,21 @@ export class Service {
     return this.#config;
   }
 
+  /** The parts of a started service; throws before start() has made them. */
+  get #running(): Started {
+    if (!this.#started) throw new Error('the service has not started');
+    return this.#started;
+  }
+
   /** The router's bound address. */
   get address(): AddressInfo {
-    return this.#router!.listener.address() as AddressInfo;
+    return this.#running.router.listener.address() as AddressInfo;
   }
 
   /** The admin API's bound address. */
   get adminAddress(): AddressInfo {
-    return this.#admin!.address() as AddressInfo;
+    if (!this.#parts.admin) throw new Error('the service has not started');
+    return this.#parts.admin.address() as AddressInfo;
   }
 
   metricsText(): string {
@@ -153,45 +170,53 @@ export class Service {
   async #start(): Promise<void> {
     const config = this.#config;
     const log = this.#log;
+    const parts = this.#parts;
     // First, so that /healthz answers and /readyz says 503 while tenants provision.
-    this.#admin = createAdminApi({
+    parts.admin = createAdminApi({
       readiness: () => this.readiness(),
       status: () => this.status(),
       summary: () => this.summary(),
       reload: () => this.reload(),
       metrics: () => this.metricsText(),
     }, this.#levels.child({ component: 'admin' }), config.adminToken);
-    await listen(this.#admin, 'admin API', config.admin.host, config.admin.port);
+    await listen(parts.admin, 'admin API', config.admin.host, config.admin.port);
     // The router binds before provisioning, so that a taken port fails in a
     // second; until the sites are up it answers 503 with Retry-After.
-    this.#forwarder = createHttpProxyForwarder();
-    this.#router = new Router(new HostTable(), {
+    parts.forwarder = createHttpProxyForwarder();
+    const router = new Router(new HostTable(), {
       ...limitsOf(config),
       maxHeaderSize: config.router.maxHeaderSize,
-      forwarder: this.#forwarder,
+      forwarder: parts.forwarder,
       log: this.#levels.child({ component: 'router' }),
       onResponse: (entry) => this.metrics.observe(entry),
     });
-    await this.#router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
+    parts.router = router;
+    await router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
       throw new errors.ListenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
     });
 
-    this.#database = await openDatabase(config, {
+    const database = await openDatabase(config, {
       onProgress: (m) => log.info(m),
       log: this.#levels.child({ component: 'database' }),
       onRestart: () => this.metrics.databaseRestarted(),
     });
+    parts.database = database;
     for (const name of secretEnv) delete process.env[name];
-    this.#provisioner = Provisioner.forConfig(config.database, this.#database.adminUrl);
-    this.#credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), this.#provisioner, this.#database.adminUrl);
-    this.#monitor = new DatabaseMonitor(this.#database.adminUrl, (state) => this.#databaseChanged(state));
-    this.#monitor.start();
-    this.#server = await readServerConnections(this.#database.adminUrl);
-    this.#live.limit = this.#liveLimit(config);
-    log.info({ serverMaxConnections: this.#server.server, budget: this.#budget(config), maxLive: this.#live.limit }, 'connection budget');
+    const provisioner = Provisioner.forConfig(config.database, database.adminUrl);
+    parts.provisioner = provisioner;
+    // The first query: a server that cannot be reached is one line here (TENANTD_DATABASE_UNREACHABLE).
+    const server = await readServerConnections(database.adminUrl);
+    const monitor = new DatabaseMonitor(database.adminUrl, (state) => this.#databaseChanged(state));
+    parts.monitor = monitor;
+    monitor.start();
+    const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
+    this.#started = { database, provisioner, monitor, router, server, credentials };
+    this.#live.limit = liveLimit(config, server);
+    const budget = connectionBudget(config.database, server);
+    log.info({ serverMaxConnections: server.server, budget, maxLive: this.#live.limit }, 'connection budget');
     const alwaysOn = sitesOf(config).reduce((n, site) => n + site.min, 0);
     if (alwaysOn > this.#live.limit) {
-      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget: this.#budget(config) },
+      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget },
         'more always-on workers (workers.min) than the live cap: they all run, but their pools may exceed the connection budget; lower database.poolSize or raise the server\'s max_connections');
     }
 
@@ -199,10 +224,10 @@ export class Service {
     await prepareWorkerRuntime();
     this.#app = await bundle(config.app, 'app');
     this.#sites = await this.#startSites(config, sitesOf(config));
-    await this.#provisioner.syncRegistry(config.tenants.map((t) => t.schema));
+    await provisioner.syncRegistry(config.tenants.map((t) => t.schema));
 
-    this.#router.setRoutes(routesOf(this.#sites));
-    this.#router.open();
+    router.setRoutes(routesOf(this.#sites));
+    router.open();
     this.#reaper = setInterval(() => {
       const now = Date.now();
       for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.reap(now, this.#config.workers.idleTimeout);
@@ -232,10 +257,11 @@ export class Service {
    * become UnavailableSite.
    */
   async #startSites(config: Config, sites: Site[]): Promise<Map<string, ServedSite>> {
-    const verifiers = new Map(sites.map((site) => [site.schema, this.#credentials!.verifier(site)]));
+    const { database, provisioner, credentials } = this.#running;
+    const verifiers = new Map(sites.map((site) => [site.schema, credentials.verifier(site)]));
     const provisioned = await provisionSites({
-      adminUrl: this.#database!.adminUrl,
-      provisioner: this.#provisioner!,
+      adminUrl: database.adminUrl,
+      provisioner,
       sites,
       folders: config.migrations,
       concurrency: config.migrations.concurrency,
@@ -253,7 +279,7 @@ export class Service {
 
   #logResult(result: SiteResult): void {
     if (result.ok) this.#log.info({ tenant: result.schema, applied: result.applied }, 'provisioned');
-    else this.#log.error({ tenant: result.schema, stage: result.stage, error: result.error }, 'provisioning failed; the tenant answers 503');
+    else this.#log.error({ tenant: result.schema, stage: result.stage, err: new Error(result.error ?? 'failed') }, 'provisioning failed; the tenant answers 503');
   }
 
   #startGroup(config: Config, spec: Site): WorkerGroup {
@@ -268,7 +294,7 @@ export class Service {
       onRetire: (why) => this.metrics.workerRetired(why),
       onColdStart: (ms) => this.metrics.coldStart(ms),
       onReport: (closed, requests) => {
-        this.#router?.connectionsClosed(closed);
+        this.#started?.router.connectionsClosed(closed);
         if (requests) this.metrics.add(spec.schema, requests);
       },
       startTimeout: config.workers.startTimeout,
@@ -277,10 +303,10 @@ export class Service {
         type: 'start',
         tenant,
         app: this.#app,
-        credentials: this.#credentials!.of(spec, config.database),
+        credentials: this.#running.credentials.of(spec, config.database),
         migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
-        limits: clientLimitsOf(config, this.#router!),
+        limits: clientLimitsOf(config, this.#running.router),
       },
     });
   }
@@ -302,7 +328,7 @@ export class Service {
     // the running config stays and the process goes on.
     const run = this.#reloads.then(() => this.#reload()).catch((error: unknown): ReloadResult => {
       const failure = error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error));
-      this.#log.error({ error: failure.message }, 'reload failed; the running config stays');
+      this.#log.error({ err: failure }, 'reload failed; the running config stays');
       return rejected(failure);
     });
     this.#reloads = run.catch(() => {});
@@ -317,7 +343,7 @@ export class Service {
       loaded = await loadConfigOffThread(current.file, this.#env);
     } catch (error) {
       if (!(error instanceof TenantdError)) throw error;
-      this.#log.error({ error: error.message }, 'reload rejected; the running config stays');
+      this.#log.error({ err: error }, 'reload rejected; the running config stays');
       return rejected(error);
     }
     // A new credentials secret (rotation) gives every site new passwords; the app
@@ -326,37 +352,39 @@ export class Service {
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
     const app = await bundle(loaded.app, 'app');
     const unavailable = new Set([...this.#sites].filter(([, site]) => site instanceof UnavailableSite).map(([schema]) => schema));
-    const plan = planReload(current, loaded, { rotated: !secret.equals(this.#credentials!.secret), appChanged: app !== this.#app, unavailable });
+    const plan = planReload(current, loaded, { rotated: !secret.equals(this.#running.credentials.secret), appChanged: app !== this.#app, unavailable });
     const { next } = plan;
 
     // Before new workers get their loggers.
     this.#levels.set(next.log.level);
-    const previous = { credentials: this.#credentials, app: this.#app };
-    this.#credentials = new SiteCredentials(secret, this.#provisioner!, this.#database!.adminUrl);
+    const running = this.#running;
+    const { router, provisioner, database, server } = running;
+    const previous = { credentials: running.credentials, app: this.#app };
+    running.credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
     this.#app = app;
     let started: Map<string, ServedSite>;
     try {
       started = await this.#startSites(next, [...plan.added, ...plan.changed]);
     } catch (error) {
-      this.#credentials = previous.credentials;
+      running.credentials = previous.credentials;
       this.#app = previous.app;
       throw error;
     }
-    const outcomes = new Map([...started].map(([schema, site]): [string, Started<ServedSite>] => [schema,
+    const outcomes = new Map([...started].map(([schema, site]): [string, Outcome<ServedSite>] => [schema,
       site instanceof WorkerGroup && serves(site.state) ? { site, healthy: true }
         : { site, healthy: false, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]));
     const { sites, retired, failed } = placeSites(next, this.#sites, outcomes, plan.removed);
 
     // Routing moves at once; then what left it drains.
-    this.#router?.setRoutes(routesOf(sites));
-    this.#router?.setLimits(limitsOf(next));
-    for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, this.#router!));
+    router.setRoutes(routesOf(sites));
+    router.setLimits(limitsOf(next));
+    for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, router));
     this.#starts.limit = next.workers.startConcurrency;
-    this.#live.limit = this.#liveLimit(next);
+    this.#live.limit = liveLimit(next, server);
     this.#sites = sites;
     this.#config = next;
     for (const site of retired) this.#drain(site);
-    await this.#provisioner!.syncRegistry(next.tenants.map((t) => t.schema));
+    await provisioner.syncRegistry(next.tenants.map((t) => t.schema));
 
     const names = (specs: Site[]) => specs.map((s) => s.schema);
     const result: ReloadResult = {
@@ -382,25 +410,12 @@ export class Service {
     const notReady: string[] = [];
     if (!this.#routing) notReady.push('tenantd is starting');
     if (this.#stopping) notReady.push('tenantd is stopping');
-    const database = this.#monitor?.state;
+    const database = this.#started?.monitor.state;
     if (database && !database.up) notReady.push(`database: ${database.reason}`);
     for (const site of this.status()) {
       if (!serves(site.state)) notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
     }
     return { ready: notReady.length === 0, notReady };
-  }
-
-  /**
-   * Live workers at most: workers.maxLive, and no more than the connection
-   * budget holds at poolSize each, so that the pools together stay within it.
-   */
-  #liveLimit(config: Config): number {
-    return Math.max(1, Math.min(config.workers.maxLive, Math.floor(this.#budget(config) / config.database.poolSize)));
-  }
-
-  /** Connections all workers may hold: database.maxConnections, else the server's share. */
-  #budget(config: Config): number {
-    return config.database.maxConnections ?? this.#server.share;
   }
 
   summary(): ServiceSummary {
@@ -414,14 +429,14 @@ export class Service {
       sites,
       liveWorkers: this.#live.count,
       maxLive: this.#live.limit,
-      database: { up: this.database.up, connections: this.#monitor?.connections ?? 0, budget: this.#budget(this.#config), serverMaxConnections: this.#server.server },
+      database: { up: this.database.up, connections: this.#started?.monitor.connections ?? 0, budget: this.#started ? connectionBudget(this.#config.database, this.#started.server) : 0, serverMaxConnections: this.#started?.server.server ?? 0 },
       residentBytes: resident,
     };
   }
 
   /** The database as the primary sees it. */
   get database(): DatabaseState {
-    return this.#monitor?.state ?? { up: true };
+    return this.#started?.monitor.state ?? { up: true };
   }
 
   status(): SiteStatus[] {
@@ -433,7 +448,7 @@ export class Service {
    * closes; the embedded database, detached, is asked to stop here.
    */
   abandon(): void {
-    this.#database?.abandon();
+    this.#parts.database?.abandon();
   }
 
   /** Stops accepting, lets in-flight requests finish (bounded), stops workers and the database. */
@@ -443,18 +458,19 @@ export class Service {
     await this.#starting?.catch(() => {});
     await this.#reloads;
     clearInterval(this.#reaper);
-    if (this.#router) await this.#router.close(this.#config.workers.stopTimeout);
+    const { admin, forwarder, router, monitor, provisioner, database } = this.#parts;
+    if (router) await router.close(this.#config.workers.stopTimeout);
     // Handed-off connections close while every group still routes: a request on
     // one for another tenant is rerouted to workers that still serve it.
     await Promise.all([...this.#sites.values()].map((site) => (site instanceof WorkerGroup ? site.drainConnections() : undefined)));
     for (const site of this.#sites.values()) this.#drain(site);
     await Promise.all(this.#draining);
-    this.#router?.closeReroute();
-    if (this.#admin) await closeGracefully(this.#admin, 0);
-    this.#forwarder?.close();
-    await this.#monitor?.stop();
-    await this.#provisioner?.close();
-    await this.#database?.close();
+    router?.closeReroute();
+    if (admin) await closeGracefully(admin, 0);
+    forwarder?.close();
+    await monitor?.stop();
+    await provisioner?.close();
+    await database?.close();
     this.#log.info('tenantd stopped');
   }
 }

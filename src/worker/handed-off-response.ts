@@ -53,6 +53,21 @@ export class HandedOffResponse<X = unknown> extends CountedResponse {
       }
       for (const name of named) for (const key of Object.keys(headers)) if (key.toLowerCase() === name) delete headers[key];
       args[at] = headers;
+    } else {
+      // A flat array of names and values (Node's other form).
+      const pairs = given as string[];
+      let named: string[] = [];
+      for (let i = 0; i < pairs.length; i += 2) if (String(pairs[i]).toLowerCase() === 'connection') named = String(pairs[i + 1]).toLowerCase().split(',').map((t) => t.trim());
+      const kept: string[] = [];
+      let hasId = this.#progressive;
+      for (let i = 0; i < pairs.length; i += 2) {
+        const name = String(pairs[i]).toLowerCase();
+        if (hopByHopResponse.has(name) || named.includes(name)) continue;
+        if (name === 'x-request-id') hasId = true;
+        kept.push(pairs[i]!, pairs[i + 1]!);
+      }
+      if (!hasId && this.requestId) kept.push('x-request-id', this.requestId);
+      args[at] = kept;
     }
     return (super.writeHead as (...a: unknown[]) => this)(...args);
   }

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { rerouteHeader, type RerouteTarget } from '../http/client-limits.ts';
+import { refuse } from '../http/client-rules.ts';
 import { stripHopByHop } from '../http/hop-by-hop.ts';
 
 export function reroute(req: http.IncomingMessage, res: http.ServerResponse, target: RerouteTarget, agent: http.Agent, log: Logger): void {
@@ -24,11 +25,11 @@ export function reroute(req: http.IncomingMessage, res: http.ServerResponse, tar
     answer.once('error', () => res.destroy());
   });
   upstream.once('error', (error) => {
+    // The client went away meanwhile (its close destroys the upstream request):
+    // nothing failed that anyone should look at.
+    if (res.destroyed || req.destroyed) return log.debug({ reason: error.message }, 'a client went away while its request was rerouted');
     log.warn({ err: error }, 'rerouting a request for another tenant failed');
-    if (res.headersSent) return void res.destroy();
-    const body = '502 router unavailable\n';
-    res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
-    res.end(body);
+    refuse(res, { status: 502, message: 'router unavailable' });
   });
   res.once('close', () => {
     if (!res.writableFinished) upstream.destroy();
