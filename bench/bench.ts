@@ -17,7 +17,8 @@ import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { pinning } from './cores.ts';
 import { cpuMicros, withChildren } from './cpu-time.ts';
 import { haveWrk, runLoad, type LoadResult } from './load-runner.ts';
-import { freePort, haveNginx, startNginx, type Nginx } from './nginx.ts';
+import { freePort } from '../src/base/free-port.ts';
+import { haveNginx, startNginx, type Nginx } from './nginx.ts';
 import { startTenantd, type TenantdProcess } from './tenantd-process.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);

@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../src/base/free-port.ts';
 import { onCores } from './cores.ts';
 
 export const haveNginx = spawnSync('nginx', ['-v']).error === undefined;
@@ -15,14 +16,6 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-/** A free loopback port (bench/scale.ts uses it too). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export async function startNginx(dir: string, upstreamPort: number): Promise<Nginx> {
   const prefix = path.join(dir, 'nginx');

@@ -70,14 +70,23 @@ test('the schema stays pinned through RESET and DISCARD ALL', async (t) => {
   assert.deepEqual(outcomes[5]!.rows, [{ owner: 'acme' }]);
 });
 
-test('tenant roles are plain login roles and workers never see the admin credentials', async (t) => {
+test('tenant roles are plain login roles, members of the shared reader only, and workers never see the admin credentials', async (t) => {
   const s = await startService(t, config);
-  const roles = await query(s.db.superUrl, `select rolname, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolbypassrls
+  const roles = await query(s.db.superUrl, `select rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls
     from pg_roles where rolname in ($1, $2) order by rolname`, [`${s.db.name}_acme`, `${s.db.name}_globex`]);
   assert.equal(roles.rowCount, 2);
   for (const r of roles.rows) {
-    assert.deepEqual([r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolinherit, r.rolbypassrls], [false, false, false, false, false], r.rolname);
+    assert.deepEqual([r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls], [false, false, false, false], r.rolname);
   }
+  // What a tenant role inherits is the shared reader's SELECT on shared tables
+  // and CONNECT, and it may not become the shared reader (SET false).
+  const memberships = await query(s.db.superUrl, `select m.rolname as member, r.rolname as role, a.inherit_option, a.set_option
+    from pg_auth_members a join pg_roles r on r.oid = a.roleid join pg_roles m on m.oid = a.member
+    where m.rolname in ($1, $2) order by 1, 2`, [`${s.db.name}_acme`, `${s.db.name}_globex`]);
+  assert.deepEqual(memberships.rows, [
+    { member: `${s.db.name}_acme`, role: `${s.db.name}__shared`, inherit_option: true, set_option: false },
+    { member: `${s.db.name}_globex`, role: `${s.db.name}__shared`, inherit_option: true, set_option: false },
+  ]);
   const adminUrl = new URL(s.db.url);
   const seen = JSON.stringify((await s.get('acme.test', '/env')).json());
   assert.ok(!seen.includes(adminUrl.password), 'the admin password is not in a worker');
@@ -121,7 +130,8 @@ test('a tenant application cannot read files, secrets of roles, or signal other 
   assert.equal((await query(s.db.superUrl, "select 1 from pg_roles where rolname = 'sidekick'")).rowCount, 0);
   assert.equal((await query(s.db.superUrl, "select 1 from pg_database where datname = 'stolen'")).rowCount, 0);
   const verifier = await query(s.db.superUrl, 'select rolpassword from pg_authid where rolname = $1', [`${s.db.name}_globex`]);
-  assert.match(verifier.rows[0].rolpassword, /^SCRAM-SHA-256\$4096:/);
+  // A SCRAM verifier, never the password (16 rounds: the password is 256 random bits; scram-verifier.ts).
+  assert.match(verifier.rows[0].rolpassword, /^SCRAM-SHA-256\$16:/);
   assert.equal((await runOne(s, 'globex.test', 'select 1 as ok')).rows![0]!.ok, 1, "globex's password still works");
 });
 
@@ -146,7 +156,10 @@ test('only the roles that need it may connect to the database', async (t) => {
   url.username = outsider;
   url.password = 'outsider-pw';
   await assert.rejects(query(url.toString(), 'select 1'), (error: { code?: string }) => error.code === '42501');
+  // CONNECT is the owner's and the shared reader's: a tenant role connects as its
+  // member, and the database's one catalog row does not grow with the tenants.
   const granted = await query(s.db.superUrl, `select r.rolname from pg_database d, aclexplode(d.datacl) a join pg_roles r on r.oid = a.grantee
     where d.datname = current_database() and a.privilege_type = 'CONNECT' order by 1`);
-  assert.deepEqual(granted.rows.map((r) => r.rolname), [`${s.db.name}_acme`, `${s.db.name}_admin`, `${s.db.name}_globex`]);
+  assert.deepEqual(granted.rows.map((r) => r.rolname), [`${s.db.name}__shared`, `${s.db.name}_admin`]);
+  assert.equal((await runOne(s, 'acme.test', 'select 1 as ok')).rows![0]!.ok, 1, 'a tenant role connects');
 });

@@ -31,7 +31,7 @@ class FakeWorker extends EventEmitter implements WorkerHandle {
 function group(forks: FakeWorker[], startTimeout = 30_000) {
   return new WorkerGroup({
     site: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {}, allowTrace: false, min: 1, max: 1 },
-    start: { type: 'start', tenant: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {}, allowTrace: false }, app: '/app.ts', credentials: { url: 'postgres://x', passwords: ['x'], schema: 'acme', poolSize: 1, idleTimeout: 1000 }, migrations: undefined, logLevel: 'silent', limits: { bodyLimit: 1024, maxHeaderSize: 16384, maxHeaderLineSize: 8192, headersTimeout: 1000, requestTimeout: 1000, keepAliveTimeout: 1000, upstreamTimeout: 1000, accessLog: false, reroute: { port: 1, token: 'x' } } },
+    start: { type: 'start', tenant: { schema: 'acme', name: 'Acme', hosts: ['acme.test'], settings: {}, allowTrace: false }, app: '/app.ts', credentials: { url: 'postgres://x', passwords: ['x'], schema: 'acme', statementTimeout: 0, poolSize: 1, idleTimeout: 1000 }, migrations: undefined, logLevel: 'silent', limits: { bodyLimit: 1024, maxHeaderSize: 16384, maxHeaderLineSize: 8192, headersTimeout: 1000, requestTimeout: 1000, keepAliveTimeout: 1000, upstreamTimeout: 1000, accessLog: false, reroute: { port: 1, token: 'x' } } },
     fork: () => {
       const w = new FakeWorker();
       forks.push(w);

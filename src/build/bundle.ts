@@ -1,7 +1,7 @@
 // Compiles a TypeScript or JavaScript entry and everything it imports into one
 // plain-JavaScript ES module with esbuild, so that workers run no loader: a
 // bundled worker starts in about a third of the time and half the memory of
-// one under tsx (README: worker cost). Files are named by the hash of their
+// one under tsx (README, "Memory, for sizing"). Files are named by the hash of their
 // content, so a changed source is a new file and a stale build is never served;
 // building again is cheap (esbuild, tens of milliseconds), so every start and
 // every reload builds.

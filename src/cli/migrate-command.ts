@@ -1,6 +1,8 @@
 // tenantd migrate: shared migrations in public, then tenant migrations in every
 // (or each named) tenant schema; a summary per tenant; exit 1 if any failed.
+import { CredentialsSecret } from '../db/credentials-secret.ts';
 import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
+import { SiteCredentials } from '../service/site-credentials.ts';
 import { errors } from '../base/errors.ts';
 import type { Command } from './command.ts';
 import { readConfig } from './command.ts';
@@ -37,8 +39,11 @@ export const migrateCommand: Command = {
       if (tty) process.stderr.write(`\r\x1b[Kmigrating: ${done}/${total} schemas, ${failures} failed, ${rate.toFixed(0)}/s, last ${r.schema} ${r.ok ? 'ok' : 'FAILED'}`);
     };
     return withDatabase(config, async (database, provisioner) => {
+      // The passwords are set where the roles are made: a serve after this finds every role current.
+      const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
+      const verifiers = new Map(sites.map((site) => [site.schema, credentials.verifier(site)]));
       const result = await provisionSites({
-        adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress,
+        adminUrl: database.adminUrl, provisioner, sites, folders: config.migrations, concurrency, onResult: progress, verifiers,
         // Named tenants are checked in their schemas, whatever the registry recorded.
         force: only.length > 0,
       });

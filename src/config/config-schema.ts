@@ -75,7 +75,7 @@ export const configSchema = z.object({
   adminToken: z.string().min(16, 'expected at least 16 characters').optional().describe("Bearer token the admin API requires; TENANTD_ADMIN_TOKEN overrides it. Default: none."),
   database: z.object({
     url: z.string().url().optional().describe("Admin connection URL; TENANTD_DATABASE_URL overrides it; none = embedded PostgreSQL."),
-    dataDir: z.string().optional().describe("Embedded PostgreSQL data directory. Default data/ beside the config's project (see load-config)."),
+    dataDir: z.string().optional().describe("Embedded PostgreSQL data directory, relative to the config file's folder. Default: data/ beside the config file."),
     port: z.number().int().min(1).max(65535).optional().describe("Embedded PostgreSQL port; default: a free port chosen at first start."),
     poolSize: z.number().int().min(1).max(100).default(5).describe("Connections per worker pool."),
     rolePrefix: z.string().regex(new RegExp(rolePrefixPattern), `expected ${rolePrefixPattern}`).optional().describe("Prefix of the tenant roles' names. Default: derived from the database name."),

@@ -4,7 +4,7 @@
 //
 // The secret file holds one secret per line. The first sets the roles'
 // passwords; workers also try the others, which is how a secret rotates with
-// no failed request (README: rotating credentials).
+// no failed request (docs/operations.md, "Rotating the credentials secret").
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -2,11 +2,16 @@
 // table lives in that schema, tenant migrations run as the tenant role (so the
 // tenant owns what they create), and the lock is per schema so that many
 // tenants migrate in parallel (kysely's own lock is one for the whole database).
+// The Migrator asks the introspector whether its tables exist; kysely's lists
+// every table and column of the database each time, which over ten thousand
+// tenant schemas is quadratic: here it lists the one schema's tables. Many
+// schemas can share connections (provision-sites.ts): each run sets the role
+// and search_path on the connection it is given, and resets them after.
 import { statSync } from 'node:fs';
 import { bundle } from '../build/bundle.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type DatabaseIntrospector, type Migration, type MigrationProvider, type SchemaMetadata, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { pinnedOptions } from './tenant-credentials.ts';
 import { migrationFilesIn, migrationName, migrationTable } from './migration-files.ts';
@@ -32,6 +37,8 @@ export interface SchemaMigrationOptions {
   role?: string | undefined;
   folder: string;
   context: MigrationContext;
+  /** An admin connection to run on (shared by many schemas, one at a time); default: a connection of its own. */
+  client?: pg.ClientBase | undefined;
 }
 
 
@@ -97,24 +104,82 @@ class SchemaLockAdapter extends PostgresAdapter {
   }
 }
 
-class SchemaLockDialect extends PostgresDialect {
+/**
+ * What the Migrator asks of the database: whether the one schema and its two
+ * tables exist, not every table of every tenant. Looked up by name (an index
+ * of pg_class): a query for all of a schema's tables reads the whole catalog
+ * (pg_class has no index by schema alone), which grows with the tenants.
+ */
+class SchemaIntrospector implements DatabaseIntrospector {
+  readonly #db: Kysely<any>;
   readonly #schema: string;
-  constructor(schema: string, pool: pg.Pool) {
-    super({ pool });
+  readonly #tables: readonly string[];
+  constructor(db: Kysely<any>, schema: string, tables: readonly string[]) {
+    this.#db = db;
+    this.#schema = schema;
+    this.#tables = tables;
+  }
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    const found = await sql<{ name: string }>`select nspname as name from pg_namespace where nspname = ${this.#schema}`.execute(this.#db);
+    return found.rows;
+  }
+  async getTables(): Promise<TableMetadata[]> {
+    const found = await sql<{ name: string; view: boolean }>`select c.relname as name, c.relkind = 'v' as view from pg_class c
+      where c.relname = any(${[...this.#tables]}::text[]) and c.relnamespace = (select oid from pg_namespace where nspname = ${this.#schema})`.execute(this.#db);
+    return found.rows.map((row) => ({ name: row.name, schema: this.#schema, isView: row.view, columns: [] }));
+  }
+  async getMetadata(): Promise<{ tables: TableMetadata[] }> {
+    return { tables: await this.getTables() };
+  }
+}
+
+/** What kysely's PostgresDialect needs of a pool. */
+interface DialectPool {
+  connect(): Promise<{ query: pg.ClientBase['query']; release(): void }>;
+  end(): Promise<void>;
+}
+
+class SchemaDialect extends PostgresDialect {
+  readonly #schema: string;
+  constructor(schema: string, pool: DialectPool) {
+    super({ pool: pool as unknown as pg.Pool });
     this.#schema = schema;
   }
   override createAdapter() {
     return new SchemaLockAdapter(this.#schema);
   }
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new SchemaIntrospector(db, this.#schema, [migrationTable, `${migrationTable}_lock`]);
+  }
 }
 
-function openSchema(options: SchemaMigrationOptions): Kysely<any> {
-  const pool = new pg.Pool({
-    connectionString: options.adminUrl,
-    options: pinnedOptions(options.schema, options.role ? { role: options.role } : {}),
-    max: 1,
-  });
-  return new Kysely<any>({ dialect: new SchemaLockDialect(options.schema, pool) });
+/** A Kysely for one schema: on the given connection (role and search_path set), or on one of its own. */
+async function openSchema(options: SchemaMigrationOptions): Promise<{ db: Kysely<any>; done: () => Promise<void> }> {
+  const { client } = options;
+  if (client === undefined) {
+    const pool = new pg.Pool({
+      connectionString: options.adminUrl,
+      options: pinnedOptions(options.schema, options.role ? { role: options.role } : {}),
+      max: 1,
+    });
+    const db = new Kysely<any>({ dialect: new SchemaDialect(options.schema, pool) });
+    return { db, done: () => db.destroy() };
+  }
+  pinnedOptions(options.schema);
+  const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+  await client.query(`set search_path to ${quote(options.schema)}; ${options.role ? `set role ${quote(options.role)}` : 'reset role'}`);
+  const shared: DialectPool = {
+    connect: async () => ({ query: client.query.bind(client) as pg.ClientBase['query'], release: () => {} }),
+    end: async () => {},
+  };
+  const db = new Kysely<any>({ dialect: new SchemaDialect(options.schema, shared) });
+  return {
+    db,
+    // A failed migration may leave its transaction open: end it, then the connection is the admin's again.
+    done: async () => {
+      await client.query('rollback; reset role; reset search_path').catch(() => {});
+    },
+  };
 }
 
 function migrator(db: Kysely<any>, options: SchemaMigrationOptions): Migrator {
@@ -129,7 +194,13 @@ function migrator(db: Kysely<any>, options: SchemaMigrationOptions): Migrator {
 
 /** Applies the pending migrations of one schema; never throws. */
 export async function migrateSchema(options: SchemaMigrationOptions): Promise<SchemaMigrationResult> {
-  const db = openSchema(options);
+  let opened: { db: Kysely<any>; done: () => Promise<void> };
+  try {
+    opened = await openSchema(options);
+  } catch (error) {
+    return { schema: options.schema, ok: false, applied: [], error: messageOf(error) };
+  }
+  const { db } = opened;
   try {
     const { error, results = [] } = await migrator(db, options).migrateToLatest();
     const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -141,18 +212,18 @@ export async function migrateSchema(options: SchemaMigrationOptions): Promise<Sc
   } catch (error) {
     return { schema: options.schema, ok: false, applied: [], error: messageOf(error) };
   } finally {
-    await db.destroy();
+    await opened.done();
   }
 }
 
 /** Names of the migrations not yet applied in one schema. */
 export async function pendingMigrations(options: SchemaMigrationOptions): Promise<string[]> {
-  const db = openSchema(options);
+  const { db, done } = await openSchema(options);
   try {
     const all = await migrator(db, options).getMigrations();
     return all.filter((m) => !m.executedAt).map((m) => m.name);
   } finally {
-    await db.destroy();
+    await done();
   }
 }
 

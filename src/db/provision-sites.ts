@@ -1,24 +1,23 @@
 // Brings the database in step with a set of sites: registry and shared
-// migrations first, then per tenant its role and schema (one at a time) and its
-// migrations (bounded concurrency). One tenant's failure never hides the others.
+// migrations first, then every site's role and schema (many per round trip,
+// provisioner.ts) and each tenant's migrations (bounded concurrency, each lane
+// on one admin connection that takes the tenant's role and search_path in
+// turn: no connection, and no password exchange, per tenant). One tenant's
+// failure never hides the others.
 //
-// The registry remembers what was provisioned (a fingerprint) and which tenant
-// migrations were applied: a tenant with nothing to do costs no query of its
-// own, so a no-op run over a thousand tenants takes about a second, not 40.
+// The registry remembers what was provisioned (a fingerprint, the password's
+// included) and which tenant migrations were applied: a site with nothing to do
+// costs no query of its own, so a run over a thousand provisioned tenants takes
+// about a second, whichever command ran before (serve, migrate, another node).
 // `force` (migrate --tenant) does every step regardless.
+import type pg from 'pg';
 import type { Site } from '../config/config.ts';
+import { connectAdmin } from './admin-connection.ts';
 import { mapBounded } from './map-bounded.ts';
 import { migrateSchema, type SchemaMigrationResult } from './migration-runner.ts';
 import type { Provisioner } from './provisioner.ts';
 import { migrationNames } from './applied-migrations.ts';
-
-/** Whether what the registry recorded is what would be set now (`*`: any password). */
-function sameFingerprint(recorded: string | null | undefined, wanted: string): boolean {
-  if (!recorded) return false;
-  const [settings, password] = wanted.split(':');
-  const [was, wasPassword] = recorded.split(':');
-  return settings === was && (password === '*' || password === wasPassword);
-}
+import { recordMigrations } from './registry.ts';
 
 export interface SiteResult extends SchemaMigrationResult {
   /** Where it failed, if it did. */
@@ -31,8 +30,8 @@ export interface ProvisionSitesOptions {
   sites: readonly Site[];
   folders: { shared: string; tenant: string };
   concurrency: number;
-  /** SCRAM verifiers of the login passwords to set, by schema (serve); without one a role keeps its password. */
-  verifiers?: ReadonlyMap<string, string>;
+  /** The SCRAM verifier of each site's role password, by schema (from the credentials secret). */
+  verifiers: ReadonlyMap<string, string>;
   /** Called as each site finishes. */
   onResult?: (result: SiteResult) => void;
   /** Provision and migrate even where the registry says nothing changed. */
@@ -61,41 +60,47 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   }
 
   const registry = new Map((await provisioner.registry()).map((r) => [r.schema, r]));
-  const sharedTables = await provisioner.sharedTables();
   const expected = migrationNames(folders.tenant);
-  const provisioned: Site[] = [];
+  const toProvision = options.sites.flatMap((site) => {
+    const verifier = options.verifiers.get(site.schema);
+    if (verifier === undefined) throw new Error(`no credentials for site ${site.schema}`);
+    const recorded = registry.get(site.schema);
+    // The public site is not in the registry: it is provisioned every time (one site).
+    const current = recorded?.inConfig && provisioner.fingerprint(site, verifier).matches(recorded.provisioned);
+    return options.force || !current ? [{ site, verifier }] : [];
+  });
+  const failures = toProvision.length > 0 ? await provisioner.provisionMany(toProvision) : new Map<string, Error>();
   const failed = new Map<string, SiteResult>();
-  for (const site of options.sites) {
-    try {
-      const verifier = options.verifiers?.get(site.schema);
-      const wanted = provisioner.fingerprint(site, sharedTables, verifier);
-      const recorded = registry.get(site.schema)?.provisioned;
-      if (options.force || !sameFingerprint(recorded, wanted) || !registry.get(site.schema)?.inConfig) {
-        await provisioner.provision(site, verifier);
-        // A run without a verifier (migrate) keeps the password part recorded by serve.
-        if (site.schema !== 'public') await provisioner.recordProvisioned(site.schema, wanted.endsWith(':*') && recorded ? `${wanted.slice(0, -1)}${recorded.split(':')[1]}` : wanted);
-      }
-      provisioned.push(site);
-    } catch (error) {
-      const result: SiteResult = { schema: site.schema, ok: false, applied: [], stage: 'provision', error: (error as Error).message };
-      failed.set(site.schema, result);
-      options.onResult?.(result);
-    }
+  for (const [schema, error] of failures) {
+    const result: SiteResult = { schema, ok: false, applied: [], stage: 'provision', error: error.message };
+    failed.set(schema, result);
+    options.onResult?.(result);
   }
 
-  const migrated = await mapBounded(provisioned, options.concurrency, async (site): Promise<SiteResult> => {
+  const lanes: (pg.Client | undefined)[] = [];
+  const migrated = await mapBounded(options.sites.filter((s) => !failed.has(s.schema)), options.concurrency, async (site, lane): Promise<SiteResult> => {
     const applied = registry.get(site.schema)?.migrations;
     const upToDate = !options.force && applied != null && expected.every((name) => applied.includes(name));
     let result: SiteResult;
     if (site.schema === 'public' || upToDate) result = { schema: site.schema, ok: true, applied: [] };
     else {
-      result = await migrateSchema({ adminUrl, schema: site.schema, role: provisioner.roleOf(site.schema), folder: folders.tenant, context: context(site.schema) });
-      if (result.ok) await provisioner.recordMigrations(site.schema, expected);
+      try {
+        lanes[lane] ??= await connectAdmin(adminUrl);
+        const client = lanes[lane];
+        result = await migrateSchema({ adminUrl, client, schema: site.schema, role: provisioner.roleOf(site.schema), folder: folders.tenant, context: context(site.schema) });
+        if (result.ok) await recordMigrations(client, site.schema, expected);
+      } catch (error) {
+        // The lane's connection is lost: the next tenant on it opens another.
+        await lanes[lane]?.end().catch(() => {});
+        lanes[lane] = undefined;
+        result = { schema: site.schema, ok: false, applied: [], error: (error as Error).message };
+      }
     }
     const reported = result.ok ? result : { ...result, stage: 'migrate' as const };
     options.onResult?.(reported);
     return reported;
   });
+  await Promise.all(lanes.map((client) => client?.end().catch(() => {})));
   const bySchema = new Map(migrated.map((r) => [r.schema, r]));
   const sites = options.sites.map((s) => failed.get(s.schema) ?? bySchema.get(s.schema)!);
   return { shared, sites, ok: sites.every((r) => r.ok) };

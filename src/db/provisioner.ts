@@ -1,17 +1,32 @@
 // Makes the database match the config: the registry in public, and for every
-// tenant a role of its own that owns its schema and may read only the shared
-// tables granted to it. Needs no superuser: CREATEROLE and owning the database.
+// tenant a role of its own that owns its schema and reads the shared tables
+// through one shared-reader role. Needs no superuser: CREATEROLE and owning
+// the database.
 //
-// DDL runs on one admin connection, one tenant after another: concurrent GRANTs
-// on the same shared table fail with "tuple concurrently updated".
-import { createHash } from 'node:crypto';
+// Nothing is granted to a tenant role on a shared object: a table's or the
+// database's privileges live in its one catalog row, which cannot grow past a
+// page (PostgreSQL refuses the 2,443rd grant on one table). Shared tables and
+// CONNECT are granted to the shared-reader role, and each tenant role is a
+// member of it (memberships are rows of their own, and scale).
+//
+// DDL runs on one admin connection under an advisory lock (nodes that start
+// at once would race on CREATE ROLE), many sites per round trip, in phases:
+// PostgreSQL checks a CREATEROLE admin's authority over a role by walking all
+// of the admin's memberships (one per tenant), uncached, for every COMMENT ON
+// ROLE or ALTER ROLE; measured, that made the 3,000th tenant cost 16 ms where
+// the first cost 1. So a tenant role gets no comment (the registry, written in
+// the same transaction, says which roles are tenantd's), its statement_timeout
+// is set at connect (tenant-credentials.ts), an existing role is altered only
+// when its own settings changed, and memberships are granted one statement
+// per batch.
 import pg from 'pg';
 import type { Config, Site } from '../config/config.ts';
 import { errors } from '../base/errors.ts';
-import { connectAdmin } from './admin-connection.ts';
 import { isSiteSchemaName, isTenantSchemaName, maxRolePrefixLength } from '../base/schema-name.ts';
+import { connectAdmin } from './admin-connection.ts';
+import { createRegistry, Fingerprint, readRegistry, recordMigrations, registryTable, syncRegistry, upsertStatement, type RegistryRow } from './registry.ts';
 
-export const registryTable = 'tenantd_tenants';
+export { registryTable, type RegistryRow } from './registry.ts';
 
 export interface ProvisionerOptions {
   adminUrl: string;
@@ -19,21 +34,33 @@ export interface ProvisionerOptions {
   rolePrefix?: string | undefined;
   /** CONNECTION LIMIT of each tenant role. */
   connectionLimit: number;
-  /** statement_timeout default of each tenant role, in ms; 0 = none. */
-  statementTimeout: number;
 }
 
-export interface RegistryRow {
-  schema: string;
-  name: string;
-  hosts: string[];
+/**
+ * The way roles are provisioned, part of every fingerprint: a change here
+ * provisions every role once more (2: shared reads and CONNECT through
+ * membership of the shared-reader role, no grant to a tenant role, verifiers
+ * of 16 iterations, statement_timeout set at connect).
+ */
+const scheme = 2;
+
+/** Sites provisioned per round trip (and per transaction). */
+const batchSize = 100;
+
+/** A site to provision, with its role's SCRAM verifier. */
+export interface SiteToProvision {
+  site: Site;
+  verifier: string;
+}
+
+/** What provisioning does for one site. */
+interface Plan extends SiteToProvision {
   role: string;
-  inConfig: boolean;
-  removedAt: Date | null;
-  /** Fingerprint of what provision() last set (see provisionSites). */
-  provisioned: string | null;
-  /** Tenant migrations applied, as last recorded. */
-  migrations: string[] | null;
+  /** The role exists (ours). */
+  exists: boolean;
+  /** It exists and its own settings changed (or were set by an earlier scheme): ALTER ROLE. */
+  alter: boolean;
+  fingerprint: Fingerprint;
 }
 
 export class Provisioner {
@@ -50,7 +77,6 @@ export class Provisioner {
       adminUrl,
       rolePrefix: database.rolePrefix,
       connectionLimit: database.connectionLimit,
-      statementTimeout: database.statementTimeout,
     });
   }
 
@@ -66,7 +92,7 @@ export class Provisioner {
     return schema === 'public' ? `${this.rolePrefix}_public` : `${this.rolePrefix}${schema}`;
   }
 
-  /** The role that shared migrations grant SELECT to; each site role receives the same grants. */
+  /** The role that shared migrations grant SELECT to; every site role is a member of it. */
   get sharedReaderRole(): string {
     return `${this.rolePrefix}_shared`;
   }
@@ -109,132 +135,143 @@ export class Provisioner {
       const db = c.escapeIdentifier(this.database);
       await c.query(`revoke all on database ${db} from public`);
       await c.query('revoke create on schema public from public');
-      await c.query(`create table if not exists public.${registryTable} (
-        schema text primary key,
-        name text not null,
-        hosts text[] not null,
-        settings jsonb not null default '{}',
-        role text not null,
-        in_config boolean not null default true,
-        created_at timestamptz not null default now(),
-        updated_at timestamptz not null default now(),
-        removed_at timestamptz
-      )`);
-      // What was last provisioned and migrated, so that a run with nothing to do
-      // opens no connection per tenant (a thousand tenants: one query).
-      await c.query(`alter table public.${registryTable} add column if not exists provisioned text, add column if not exists migrations text[]`);
-      await c.query(`revoke all on public.${registryTable} from public`);
+      await createRegistry(c);
       await this.#ensureRole(c, this.sharedReaderRole, 'nologin', '_shared');
+      // Tenant roles connect through their membership of the shared reader.
+      await c.query(`grant connect on database ${db} to ${c.escapeIdentifier(this.sharedReaderRole)}`);
     });
   }
 
   /**
-   * Creates or updates a site's role and schema, grants it the shared reads, and
-   * records it in the registry. With a SCRAM verifier, the role logs in with its password.
+   * What provisioning `site` with `verifier` sets, as the registry records it:
+   * the site's entry (name, hosts, settings), and its role (password, limits,
+   * the scheme), apart, so that a change of hosts does not alter the role.
    */
-  provision(spec: Site, verifier?: string): Promise<void> {
+  fingerprint(site: Site, verifier: string): Fingerprint {
+    const role = this.roleOf(site.schema);
+    return Fingerprint.of([this.database, site.schema, role, site.name, site.hosts, site.settings], [scheme, role, this.#options.connectionLimit, verifier]);
+  }
+
+  /** Creates or updates one site's role and schema and records it (see provisionMany). */
+  async provision(site: Site, verifier: string): Promise<void> {
+    const error = (await this.provisionMany([{ site, verifier }])).get(site.schema);
+    if (error) throw error;
+  }
+
+  /**
+   * Creates or updates each site's role (its password set from `verifier`) and
+   * schema, makes it a member of the shared reader, and records it in the
+   * registry with its fingerprint. Many sites per round trip; a batch that
+   * fails is done again one site at a time, so that one site's failure never
+   * hides the others'. Returns the error of each site that failed.
+   */
+  provisionMany(sites: readonly SiteToProvision[]): Promise<Map<string, Error>> {
     return this.#locked(async (c) => {
-      const role = this.roleOf(spec.schema);
-      const r = c.escapeIdentifier(role);
-      const s = c.escapeIdentifier(spec.schema);
-      await this.#ensureRole(c, role, `login noinherit connection limit ${Number(this.#options.connectionLimit)}`, spec.schema);
-      if (verifier !== undefined) await c.query(`alter role ${r} password ${c.escapeLiteral(verifier)}`);
-      const timeout = Number(this.#options.statementTimeout);
-      await c.query(timeout > 0 ? `alter role ${r} in database ${c.escapeIdentifier(this.database)} set statement_timeout = ${timeout}` : `alter role ${r} in database ${c.escapeIdentifier(this.database)} reset statement_timeout`);
-      await c.query(`grant connect on database ${c.escapeIdentifier(this.database)} to ${r}`);
-      if (isTenantSchemaName(spec.schema)) {
-        // The admin needs membership to hand the schema to the role and to run the
-        // tenant's migrations as it (SET ROLE). PostgreSQL 16 split membership into
-        // INHERIT/SET options; the admin takes SET only.
-        await c.query(this.#serverVersion >= 160000 ? `grant ${r} to current_user with inherit false, set true` : `grant ${r} to current_user`);
-        await c.query(`create schema if not exists ${s} authorization ${r}`);
-        await c.query(`alter schema ${s} owner to ${r}`);
+      const failed = new Map<string, Error>();
+      const roles = sites.map((s) => this.roleOf(s.site.schema));
+      const found = await c.query<{ rolname: string; marker: string | null }>("select rolname, shobj_description(oid, 'pg_authid') as marker from pg_roles where rolname = any($1)", [roles]);
+      const markers = new Map(found.rows.map((r) => [r.rolname, r.marker]));
+      const registry = new Map((await readRegistry(c)).map((r) => [r.schema, r]));
+      const plans: Plan[] = [];
+      for (const one of sites) {
+        const role = this.roleOf(one.site.schema);
+        const recorded = registry.get(one.site.schema);
+        const exists = markers.has(role);
+        // Ours: recorded in this database's registry as this site's role, or
+        // marked by a tenantd of this database (the public site, and tenants of
+        // earlier versions); any other role of that name is someone else's.
+        const ours = (recorded !== undefined && recorded.role === role) || markers.get(role) === this.#marker(one.site.schema);
+        if (exists && !ours) {
+          failed.set(one.site.schema, new errors.RoleForeign(role));
+          continue;
+        }
+        const wanted = this.fingerprint(one.site, one.verifier);
+        plans.push({ ...one, role, exists, alter: exists && !wanted.sameRole(recorded?.provisioned), fingerprint: wanted });
       }
-      await this.#grantSharedReads(c, r);
-      if (!isTenantSchemaName(spec.schema)) return;
-      await c.query(`insert into public.${registryTable} (schema, name, hosts, settings, role, in_config, removed_at)
-        values ($1, $2, $3, $4, $5, true, null)
-        on conflict (schema) do update set name = $2, hosts = $3, settings = $4, role = $5, in_config = true, removed_at = null, updated_at = now()`,
-      [spec.schema, spec.name, spec.hosts, JSON.stringify(spec.settings), role]);
+      for (let at = 0; at < plans.length; at += batchSize) {
+        const batch = plans.slice(at, at + batchSize);
+        try {
+          await c.query(this.#batch(c, batch));
+        } catch {
+          await c.query('rollback').catch(() => {});
+          // One at a time, to say which failed.
+          for (const plan of batch) {
+            try {
+              await c.query(this.#batch(c, [plan]));
+            } catch (error) {
+              await c.query('rollback').catch(() => {});
+              failed.set(plan.site.schema, error as Error);
+            }
+          }
+        }
+      }
+      return failed;
     });
   }
 
-  /** Copies the shared-reader role's SELECT grants on public tables to `role`. */
-  async #grantSharedReads(c: pg.Client, role: string): Promise<void> {
-    const tables = await c.query(`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p') and has_table_privilege($1, c.oid, 'select')`,
-    [this.sharedReaderRole]);
-    for (const { relname } of tables.rows) await c.query(`grant select on public.${c.escapeIdentifier(relname)} to ${role}`);
+  #marker(site: string): string {
+    return `tenantd:${this.database}:${site}`;
+  }
+
+  /** One transaction that provisions `plans`: the statements of each kind together (see the top of this file). */
+  #batch(c: pg.ClientBase, plans: readonly Plan[]): string {
+    const id = (name: string) => c.escapeIdentifier(name);
+    const db = id(this.database);
+    const modern = this.#serverVersion >= 160000;
+    const attributes = (plan: Plan) => `login inherit connection limit ${Number(this.#options.connectionLimit)} password ${c.escapeLiteral(plan.verifier)}`;
+    const created = plans.filter((p) => !p.exists);
+    const altered = plans.filter((p) => p.alter);
+    const tenants = plans.filter((p) => isTenantSchemaName(p.site.schema));
+    const statements = [
+      'begin',
+      // PostgreSQL 16 grants a role to the CREATEROLE user who makes it (ADMIN);
+      // with SET too, the admin may hand the schema to it and run its migrations as it.
+      ...(modern ? ["set local createrole_self_grant = 'set'"] : []),
+      ...created.map((p) => `create role ${id(p.role)} ${attributes(p)}`),
+      // The public site's role is not in the registry: its comment says it is tenantd's.
+      ...created.filter((p) => p.site.schema === 'public').map((p) => `comment on role ${id(p.role)} is ${c.escapeLiteral(this.#marker('public'))}`),
+      ...altered.flatMap((p) => [
+        `alter role ${id(p.role)} ${attributes(p)}`,
+        // What earlier versions granted to each role; the shared reader holds it now.
+        `revoke all on all tables in schema public from ${id(p.role)}`,
+        `revoke connect on database ${db} from ${id(p.role)}`,
+      ]),
+      // The tenant inherits the shared reads and may not become the shared reader (16+).
+      `grant ${id(this.sharedReaderRole)} to ${plans.map((p) => id(p.role)).join(', ')}${modern ? ' with inherit true, set false' : ''}`,
+      // Before 16 the admin becomes a member of each new role by a grant of its own.
+      ...(!modern && created.some((p) => isTenantSchemaName(p.site.schema)) ? [`grant ${created.filter((p) => isTenantSchemaName(p.site.schema)).map((p) => id(p.role)).join(', ')} to current_user`] : []),
+      ...tenants.flatMap((p) => [`create schema if not exists ${id(p.site.schema)} authorization ${id(p.role)}`, `alter schema ${id(p.site.schema)} owner to ${id(p.role)}`]),
+      ...(tenants.length > 0 ? [upsertStatement(c, tenants.map((p) => ({ schema: p.site.schema, name: p.site.name, hosts: p.site.hosts, settings: p.site.settings, role: p.role, provisioned: p.fingerprint.toString() })))] : []),
+      'commit',
+    ];
+    return statements.join(';\n');
   }
 
   async #ensureRole(c: pg.Client, role: string, attributes: string, site: string): Promise<void> {
-    const marker = `tenantd:${this.database}:${site}`;
     const found = await c.query('select shobj_description(oid, \'pg_authid\') as marker from pg_roles where rolname = $1', [role]);
     const r = c.escapeIdentifier(role);
     if (found.rowCount === 0) {
       await c.query(`create role ${r} ${attributes}`);
-      await c.query(`comment on role ${r} is ${c.escapeLiteral(marker)}`);
-    } else if (found.rows[0].marker !== marker) {
+      await c.query(`comment on role ${r} is ${c.escapeLiteral(this.#marker(site))}`);
+    } else if (found.rows[0].marker !== this.#marker(site)) {
       throw new errors.RoleForeign(role);
     } else {
       await c.query(`alter role ${r} ${attributes}`);
     }
   }
 
-  /**
-   * What provision(spec, verifier) sets, as a fingerprint: `<settings hash>:<password hash>`.
-   * Without a verifier (migrate), the password part is `*`: it matches any.
-   */
-  fingerprint(spec: Site, sharedTables: readonly string[], verifier?: string): string {
-    const o = this.#options;
-    const settings = JSON.stringify([this.database, spec.schema, this.roleOf(spec.schema), spec.name, spec.hosts, spec.settings, o.connectionLimit, o.statementTimeout, sharedTables]);
-    const hash = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
-    return `${hash(settings)}:${verifier === undefined ? '*' : hash(verifier)}`;
-  }
-
-  /** Records what provisioning set for `schema` (its fingerprint). */
-  recordProvisioned(schema: string, fingerprint: string): Promise<void> {
-    return this.#exclusive(async (c) => {
-      await c.query(`update public.${registryTable} set provisioned = $2 where schema = $1`, [schema, fingerprint]);
-    });
-  }
-
   /** Records the tenant migrations applied in `schema`. */
   recordMigrations(schema: string, names: readonly string[]): Promise<void> {
-    return this.#exclusive(async (c) => {
-      await c.query(`update public.${registryTable} set migrations = $2 where schema = $1`, [schema, names]);
-    });
-  }
-
-  /** The public tables tenants may read (granted to the shared-reader role). */
-  sharedTables(): Promise<string[]> {
-    return this.#exclusive(async (c) => {
-      const tables = await c.query(`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p') and has_table_privilege($1, c.oid, 'select') order by 1`, [this.sharedReaderRole]);
-      return tables.rows.map((r) => r.relname as string);
-    });
+    return this.#exclusive((c) => recordMigrations(c, schema, names));
   }
 
   /** Marks every registered tenant not in `schemas` as removed; their data stays. */
   syncRegistry(schemas: readonly string[]): Promise<void> {
-    return this.#exclusive(async (c) => {
-      await c.query(`update public.${registryTable} set in_config = false, removed_at = coalesce(removed_at, now()), updated_at = now()
-        where in_config and not (schema = any($1))`, [schemas]);
-    });
+    return this.#exclusive((c) => syncRegistry(c, schemas));
   }
 
   registry(): Promise<RegistryRow[]> {
-    return this.#exclusive(async (c) => {
-      const exists = await c.query('select to_regclass($1) as t', [`public.${registryTable}`]);
-      if (!exists.rows[0].t) return [];
-      const columns = await c.query('select 1 from information_schema.columns where table_schema = $1 and table_name = $2 and column_name = $3', ['public', registryTable, 'migrations']);
-      const extra = columns.rowCount ? ', provisioned, migrations' : '';
-      const result = await c.query(`select schema, name, hosts, role, in_config, removed_at${extra} from public.${registryTable} order by schema`);
-      return result.rows.map((row) => ({
-        schema: row.schema, name: row.name, hosts: row.hosts, role: row.role, inConfig: row.in_config, removedAt: row.removed_at,
-        provisioned: row.provisioned ?? null, migrations: row.migrations ?? null,
-      }));
-    });
+    return this.#exclusive((c) => readRegistry(c));
   }
 
   /** Drops a removed tenant's schema (cascade) and role. Refuses a tenant still in the config. */
@@ -252,7 +289,7 @@ export class Provisioner {
         await c.query(`set local role ${r}`);
         await c.query(`drop owned by ${r}`);
         await c.query('reset role');
-        // What the admin granted, the admin revokes.
+        // What the admin granted (and earlier versions granted directly), the admin revokes.
         await c.query(`revoke all on all tables in schema public from ${r}`);
         await c.query(`revoke all on database ${c.escapeIdentifier(this.database)} from ${r}`);
         await c.query(`drop schema if exists ${c.escapeIdentifier(schema)} cascade`);

@@ -10,6 +10,8 @@ export interface TenantCredentials {
   readonly passwords: readonly string[];
   /** Pinned as search_path at connect. */
   readonly schema: string;
+  /** statement_timeout of every connection, ms (set at connect, as the schema); 0 = none. */
+  readonly statementTimeout: number;
   readonly poolSize: number;
   /** ms an idle connection stays open before it goes back to the server. */
   readonly idleTimeout: number;

@@ -17,7 +17,7 @@ const unavailableStates = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now: starting up or in recovery
   '53300', // too_many_connections (the role's CONNECTION LIMIT included)
-  '28P01', // invalid_password: credentials out of step (see rotation in the README)
+  '28P01', // invalid_password: credentials out of step (docs/operations.md, "Rotating the credentials secret")
   '28000', // invalid_authorization_specification
   '3D000', // the database does not exist (yet)
 ]);
@@ -78,7 +78,7 @@ export class TenantPool {
       password: () => this.#passwords[this.#current] ?? '',
       // A SET in a connect hook would be undone by DISCARD ALL or RESET; a startup
       // option holds for the connection's life.
-      options: pinnedOptions(credentials.schema),
+      options: pinnedOptions(credentials.schema, credentials.statementTimeout > 0 ? { statement_timeout: String(credentials.statementTimeout) } : {}),
       max: credentials.poolSize,
       // Idle connections go back to the server: many tenants share its max_connections.
       idleTimeoutMillis: credentials.idleTimeout,

@@ -30,6 +30,7 @@ export class SiteCredentials {
       url: tenantUrl(this.#adminUrl, role),
       passwords: this.secret.passwords(this.#provisioner.database, role),
       schema: site.schema,
+      statementTimeout: database.statementTimeout,
       poolSize: database.poolSize,
       idleTimeout: database.idleTimeout,
     };

@@ -54,10 +54,15 @@ export interface WorkerGroupOptions {
 /** A group's options once its gates are set (unbounded ones when the caller gave none). */
 export type BoundOptions = WorkerGroupOptions & Required<Pick<WorkerGroupOptions, 'starts' | 'live'>>;
 
-/** `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts). */
-export type WorkerState = 'starting' | 'ready' | 'unavailable' | 'backoff' | 'failed' | 'stopping' | 'stopped';
-/** `idle`: no worker at all (min 0): the next request starts one. */
-export type GroupState = 'idle' | 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopping' | 'stopped';
+/**
+ * Every state a worker reports (docs/commands.md lists them; a test checks).
+ * `unavailable`: alive, but its database cannot be reached as the tenant role (not a failure: nothing restarts).
+ */
+export const workerStates = ['starting', 'ready', 'unavailable', 'backoff', 'failed', 'stopping', 'stopped'] as const;
+export type WorkerState = typeof workerStates[number];
+/** Every state a tenant's group reports. `idle`: no worker at all (min 0): the next request starts one. */
+export const groupStates = ['idle', 'starting', 'ready', 'unavailable', 'failed', 'stopping', 'stopped'] as const;
+export type GroupState = typeof groupStates[number];
 
 export interface WorkerStatus {
   pid: number | null;
