@@ -1,6 +1,7 @@
 // tenantd serve: runs the service in the foreground. SIGHUP reloads the config;
 // SIGTERM or SIGINT stop it gracefully, a second one at once.
 import { createLogger } from '../log/logger.ts';
+import { PrettyOutput } from '../service/pretty-output.ts';
 import { Service } from '../service/service.ts';
 import { systemdNotifier } from '../service/systemd-notify.ts';
 import type { Command } from './command.ts';
@@ -12,9 +13,12 @@ export const serveCommand: Command = {
   options: {},
   async run(values) {
     const config = readConfig(values);
-    const log = createLogger(config.log.level, { role: 'primary' });
+    // Readable lines on a terminal, formatted off the main thread; JSON anywhere else.
+    const pretty = config.log.format === 'pretty' || (config.log.format === 'auto' && process.stdout.isTTY === true);
+    const output = pretty ? await PrettyOutput.start(process.stdout.isTTY === true && process.stdout.hasColors()) : undefined;
+    const log = createLogger(config.log.level, { role: 'primary' }, output?.destination);
     const systemd = systemdNotifier(process.env, (error) => log.warn({ err: error }, 'systemd-notify failed'));
-    const service = new Service(config, { log });
+    const service = new Service(config, { log, ...(output ? { output } : {}) });
     let stopping: Promise<void> | undefined;
     let stopped!: () => void;
     const done = new Promise<void>((resolve) => { stopped = resolve; });
@@ -43,10 +47,12 @@ export const serveCommand: Command = {
       await service.start();
     } catch (error) {
       await service.stop().catch(() => {});
+      await output?.close();
       throw error;
     }
     if (!stopping) await systemd.notify('READY=1', `serving ${config.tenants.length} tenants`);
     await done;
+    await output?.close();
     return 0;
   },
 };

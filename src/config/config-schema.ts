@@ -133,7 +133,8 @@ export const configSchema = z.object({
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe("pino level."),
     access: z.boolean().default(true).describe("Write one line per request."),
-  }).strict().default({}).describe("Logging (JSON lines on stdout)."),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto').describe("auto: readable lines (time, level, tenant, message, in colour) when stdout is a terminal, JSON lines otherwise (journald, files); json or pretty: always that."),
+  }).strict().default({}).describe("Logging on stdout."),
   tenants: z.array(tenantSchema).default([]).describe("The tenants, one entry each."),
   tenantsDir: z.string().optional().describe("A folder whose *.yaml files are one tenant each."),
 }).strict();

@@ -2,6 +2,7 @@
 // every site before it routes to it, starts its workers, then its hosts; a reload
 // applies a new config as a difference, through the same steps.
 import type net from 'node:net';
+import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { sweepInterval } from '../http/client-rules.ts';
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   fork?: ForkWorker;
   /** The environment the config was read with (TENANTD_DATABASE_URL); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where workers' output goes, line by line, when it is not stdout (a terminal's readable lines). */
+  output?: { follow(stream: Readable): void };
 }
 
 
@@ -119,12 +122,14 @@ export class Service {
   #stopping = false;
   #starting: Promise<void> | undefined;
   readonly #levels: LogLevels;
+  readonly #output: ServiceOptions['output'];
 
   constructor(config: Config, options: ServiceOptions) {
     this.#config = config;
     this.#log = options.log;
     this.#levels = new LogLevels(options.log);
     this.#fork = options.fork ?? clusterFork;
+    this.#output = options.output;
     this.#ports = new PortPool(config.workers.ports);
     this.#starts = new StartGate(config.workers.startConcurrency);
     this.#live = new LiveWorkers(config.workers.maxLive);
@@ -221,7 +226,7 @@ export class Service {
     }
 
     // Workers run plain JavaScript: the runtime and the app are compiled here, once.
-    await prepareWorkerRuntime();
+    await prepareWorkerRuntime({ silent: this.#output !== undefined });
     this.#app = await bundle(config.app, 'app');
     this.#sites = await this.#startSites(config, sitesOf(config));
     await provisioner.syncRegistry(config.tenants.map((t) => t.schema));
@@ -293,6 +298,7 @@ export class Service {
       live: this.#live,
       onRetire: (why) => this.metrics.workerRetired(why),
       onColdStart: (ms) => this.metrics.coldStart(ms),
+      ...(this.#output ? { follow: (stream: Readable) => this.#output!.follow(stream) } : {}),
       onReport: (closed, requests) => {
         this.#started?.router.connectionsClosed(closed);
         if (requests) this.metrics.add(spec.schema, requests);

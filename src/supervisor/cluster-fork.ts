@@ -13,7 +13,7 @@ let runtime: string | undefined;
  * Builds the worker runtime from the current sources (a changed source is a new
  * bundle); clusterFork starts workers on it from then on.
  */
-export async function prepareWorkerRuntime(): Promise<void> {
+export async function prepareWorkerRuntime(options: { silent?: boolean } = {}): Promise<void> {
   const built = await bundle(workerMain, 'worker');
   if (built === runtime) return;
   runtime = built;
@@ -24,6 +24,8 @@ export async function prepareWorkerRuntime(): Promise<void> {
     // of a cold start.
     execArgv: [],
     args: [],
+    // silent: the worker's stdout and stderr are pipes to the primary (which prints them readably on a terminal).
+    silent: options.silent ?? false,
   });
 }
 

@@ -104,6 +104,11 @@ export class WorkerSlot implements LiveSlot {
     }
     const handle = fork();
     this.#handle = handle;
+    if (this.#options.follow) {
+      const { stdout, stderr } = handle.process;
+      if (stdout) this.#options.follow(stdout);
+      if (stderr) this.#options.follow(stderr);
+    }
     this.startedAt = Date.now();
     this.pid = handle.process.pid ?? null;
     let failure: string | undefined;

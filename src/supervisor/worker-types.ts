@@ -1,6 +1,7 @@
 // The shapes the supervisor shares with its callers: the child-process seam,
 // a group's options, and the states a worker and a group report.
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RequestCounts } from '../http/request-stats.ts';
 import type { Site } from '../config/config.ts';
@@ -11,7 +12,8 @@ import type { StartGate } from './start-gate.ts';
 
 /** What the supervisor needs of a child process; `cluster.fork()` gives one. */
 export interface WorkerHandle {
-  readonly process: { readonly pid?: number | undefined };
+  /** stdout and stderr: pipes when workers are forked silent (their output printed by the primary). */
+  readonly process: { readonly pid?: number | undefined; readonly stdout?: Readable | null; readonly stderr?: Readable | null };
   /**
    * `socket`: a client connection handed to the worker with the message; then
    * `callback` runs once the message is written (or could not be).
@@ -49,6 +51,8 @@ export interface WorkerGroupOptions {
   onReport?: (closed: readonly number[], requests: RequestCounts | null) => void;
   /** Called when a request found no worker and one was started for it, with ms until it was ready. */
   onColdStart?: (ms: number) => void;
+  /** Given each worker's stdout and stderr when they are pipes (see WorkerHandle). */
+  follow?: (stream: Readable) => void;
 }
 
 /** A group's options once its gates are set (unbounded ones when the caller gave none). */
