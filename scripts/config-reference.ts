@@ -31,7 +31,7 @@ interface Row { key: string; type: string; default: string; reload: string; desc
 
 /** The value type of a zod node, in words a config author reads. */
 function typeOf(node: ZodTypeAny): string {
-  if (node === duration) return 'duration (ms, or "500ms", "30s", "5m", "1h")';
+  if (node === duration) return 'duration (ms, or "500ms", "30s", "5m", "1h", "7d")';
   if (node === size) return 'size (bytes, or "512k", "1m", "1g")';
   if (node === address) return 'address ("host:port", ":port", port)';
   if (node instanceof z.ZodDefault || node instanceof z.ZodOptional) return typeOf(node._def.innerType);
@@ -103,7 +103,7 @@ and key; \`tenantd check\` validates a file without starting anything.
 A config file may be at most 4 MiB and expand at most 100 YAML aliases; a
 reload reads and validates it in a worker thread, so routing never waits for it.
 Relative paths are relative to the config file's folder. Durations are
-milliseconds or a number with \`ms\`, \`s\`, \`m\` or \`h\`; sizes are bytes or a
+milliseconds or a number with \`ms\`, \`s\`, \`m\`, \`h\` or \`d\`; sizes are bytes or a
 number with \`k\`, \`m\` or \`g\` (binary, as nginx). Environment variables:
 \`TENANTD_DATABASE_URL\` overrides \`database.url\`, \`TENANTD_ADMIN_TOKEN\`
 overrides \`adminToken\`.

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from './admin-types.ts';
+import type { Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
@@ -11,6 +11,8 @@ export interface AdminTarget {
   status(): SiteStatus[];
   summary(): ServiceSummary;
   reload(): Promise<ReloadResult>;
+  /** Replaces one tenant's workers. */
+  restart(schema: string): Promise<RestartResult>;
   metrics(): string;
 }
 
@@ -61,8 +63,18 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
           },
         );
         return;
+      case 'POST /restart': {
+        req.resume();
+        const schema = new URL(req.url ?? '/', 'http://admin').searchParams.get('tenant');
+        if (!schema) return json(res, 400, { ok: false, error: 'name the tenant: POST /restart?tenant=<schema>' });
+        target.restart(schema).then(
+          (result) => json(res, result.ok ? 200 : result.statusCode, result),
+          (error: unknown) => json(res, 500, { ok: false, error: (error as Error).message }),
+        );
+        return;
+      }
       default: {
-        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload'].includes(path ?? '');
+        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart'].includes(path ?? '');
         return json(res, known ? 405 : 404, { error: known ? 'method not allowed' : 'not found' });
       }
     }

@@ -45,3 +45,8 @@ export type ReloadResult =
   }
   /** A rejected reload: the running config stays. `code` and `statusCode` are the error's (TENANTD_CONFIG_INVALID, 422, say). */
   | { ok: false; code: string; statusCode: number; error: string };
+
+/** What POST /restart?tenant=S answers: the site's workers replaced, or why not. */
+export type RestartResult =
+  | { ok: true; restarted: string }
+  | { ok: false; code: string; statusCode: number; error: string };

@@ -109,6 +109,19 @@ export const errors = {
   PortsExhausted: define('TENANTD_PORTS_EXHAUSTED', 503, (size: number, from: number, to: number) =>
     `all ${size} ports of workers.ports (${from}-${to}) are in use; widen the range`),
   Stopping: define('TENANTD_STOPPING', 503, () => 'the service is shutting down'),
+  CopyRefused: define('TENANTD_COPY_REFUSED', 422, (reason: string) => `cannot copy: ${reason}`),
+  CopyDrift: define('TENANTD_COPY_DRIFT', 409, (schema: string, drift: string) =>
+    `${schema} does not have the structure of the copy's source: ${drift}; nothing was changed`),
+  CopyMismatch: define('TENANTD_COPY_MISMATCH', 500, (what: string) =>
+    `the copy does not match its source: ${what}; nothing was changed`),
+  BackupInvalid: define('TENANTD_BACKUP_INVALID', 422, (file: string, reason: string) =>
+    `${file} is not a usable tenantd backup: ${reason}; nothing was changed`),
+  BackupMigrations: define('TENANTD_BACKUP_MIGRATIONS', 409, (schema: string, names: string) =>
+    `the copy of ${schema} has migrations the application does not: ${names}; restore it with the application that wrote it`),
+  SchemaExists: define('TENANTD_SCHEMA_EXISTS', 409, (schema: string) =>
+    `schema ${schema} already exists with tables; import makes a new tenant (restore --tenant replaces an existing one)`),
+  DatabaseNotEmpty: define('TENANTD_DATABASE_NOT_EMPTY', 409, (what: string) =>
+    `the database is not empty (${what}); restore a whole backup into an empty database, or one tenant with --tenant`),
   ReloadFailed: define('TENANTD_RELOAD_FAILED', 500, (reason: string) => `the reload failed: ${reason}`),
 };
 

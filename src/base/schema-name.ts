@@ -26,3 +26,15 @@ export function isTenantSchemaName(name: string): boolean {
 export function isSiteSchemaName(name: string): boolean {
   return name === 'public' || isTenantSchemaName(name);
 }
+
+/**
+ * A schema a restore makes beside a tenant's (`<schema>$restoring$<time>`) or
+ * leaves (`<schema>$replaced$<time>`): `$` is in no tenant's name, so none can
+ * be mistaken for a tenant.
+ */
+export const sideSchemaPattern = `^[a-z][a-z0-9_]{0,${maxSchemaNameLength - 1}}\\$(restoring|replaced)\\$[0-9]{8}T[0-9]{6}$`;
+const side = new RegExp(sideSchemaPattern);
+
+export function isSideSchemaName(name: string): boolean {
+  return side.test(name);
+}

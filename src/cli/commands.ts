@@ -5,7 +5,12 @@ import { migrateCommand } from './migrate-command.ts';
 import { reloadCommand } from './reload-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { statusCommand } from './status-command.ts';
+import { backupCommand } from './backup-command.ts';
+import { restoreCommand } from './restore-command.ts';
+import { tenantsCloneCommand } from './tenants-clone-command.ts';
 import { tenantsDropCommand, tenantsListCommand } from './tenants-command.ts';
+import { tenantsExportCommand } from './tenants-export-command.ts';
+import { tenantsImportCommand } from './tenants-import-command.ts';
 
 export type { Command };
 
@@ -15,6 +20,11 @@ export const commands: Record<string, Command> = {
   migrate: migrateCommand,
   'tenants list': tenantsListCommand,
   'tenants drop': tenantsDropCommand,
+  'tenants export': tenantsExportCommand,
+  'tenants import': tenantsImportCommand,
+  'tenants clone': tenantsCloneCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
   reload: reloadCommand,
   status: statusCommand,
 };

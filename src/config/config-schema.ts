@@ -15,13 +15,13 @@ export const hostName = z.string().transform((raw, ctx) => {
   return host;
 });
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** Milliseconds: a number, or a string such as "500ms", "30s", "5m". */
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Milliseconds: a number, or a string such as "500ms", "30s", "5m", "7d". */
 export const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((raw, ctx) => {
   if (typeof raw === 'number') return raw;
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(raw.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(raw.trim());
   if (!match) {
-    ctx.addIssue({ code: 'custom', message: `"${raw}" is not a duration: expected milliseconds or a number with ms, s, m or h` });
+    ctx.addIssue({ code: 'custom', message: `"${raw}" is not a duration: expected milliseconds or a number with ms, s, m, h or d` });
     return z.NEVER;
   }
   return Math.round(Number(match[1]) * durationUnits[match[2]!]!);
@@ -130,6 +130,9 @@ export const configSchema = z.object({
     maxConnectionsPerClient: z.number().int().min(0).default(1000).describe("Client connections one client address may hold; more are refused; 0 = no limit (behind a proxy that is every client)."),
     handoff: z.boolean().default(true).describe("Hand a client connection to its tenant's worker after its first request head, so later requests skip the router; false proxies every request."),
   }).strict().default({}).describe("The router: limits on client connections and requests."),
+  backup: z.object({
+    keepReplaced: duration.default('7d').describe("How long a tenant's data replaced by `restore --tenant` is kept (as <schema>$replaced$<time>) before the service drops it; restore --cleanup drops it at once."),
+  }).strict().default({}).describe("Backups and restores."),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe("pino level."),
     access: z.boolean().default(true).describe("Write one line per request."),

@@ -57,6 +57,7 @@ export type Config = DeepReadonly<{
     startConcurrency: number;
   };
   router: Raw['router'];
+  backup: Raw['backup'];
   log: Raw['log'];
   tenants: Site[];
   /** Absolute folder, if set. */

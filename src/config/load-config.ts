@@ -237,6 +237,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       maxLive: workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
     },
     router: raw.router,
+    backup: raw.backup,
     log: raw.log,
     tenants: located.map((l) => l.spec),
     tenantsDir,

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, sql, type DatabaseIntrospector, type Migration, type MigrationProvider, type SchemaMetadata, type TableMetadata } from 'kysely';
 import pg from 'pg';
+import { errors } from '../base/errors.ts';
+import { isSideSchemaName, isSiteSchemaName } from '../base/schema-name.ts';
 import { pinnedOptions } from './tenant-credentials.ts';
 import { migrationFilesIn, migrationName, migrationTable } from './migration-files.ts';
 import { sqlStateOf } from './sql-state.ts';
@@ -39,6 +41,8 @@ export interface SchemaMigrationOptions {
   context: MigrationContext;
   /** An admin connection to run on (shared by many schemas, one at a time); default: a connection of its own. */
   client?: pg.ClientBase | undefined;
+  /** Apply up to and including this migration only (a copy's target matches its source); default: every one. */
+  upTo?: string | undefined;
 }
 
 
@@ -165,7 +169,7 @@ async function openSchema(options: SchemaMigrationOptions): Promise<{ db: Kysely
     const db = new Kysely<any>({ dialect: new SchemaDialect(options.schema, pool) });
     return { db, done: () => db.destroy() };
   }
-  pinnedOptions(options.schema);
+  if (!isSiteSchemaName(options.schema) && !isSideSchemaName(options.schema)) throw new errors.SchemaName(options.schema);
   const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
   await client.query(`set search_path to ${quote(options.schema)}; ${options.role ? `set role ${quote(options.role)}` : 'reset role'}`);
   const shared: DialectPool = {
@@ -202,7 +206,8 @@ export async function migrateSchema(options: SchemaMigrationOptions): Promise<Sc
   }
   const { db } = opened;
   try {
-    const { error, results = [] } = await migrator(db, options).migrateToLatest();
+    const m = migrator(db, options);
+    const { error, results = [] } = options.upTo === undefined ? await m.migrateToLatest() : await m.migrateTo(options.upTo);
     const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
     const failed = results.find((r) => r.status === 'Error');
     if (error) {

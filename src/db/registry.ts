@@ -15,6 +15,8 @@ export interface RegistryRow {
   schema: string;
   name: string;
   hosts: string[];
+  /** The tenant's settings, as its config entry had them. */
+  settings: Record<string, unknown>;
   role: string;
   inConfig: boolean;
   removedAt: Date | null;
@@ -84,9 +86,9 @@ export async function readRegistry(c: pg.ClientBase): Promise<RegistryRow[]> {
   if (!exists.rows[0].t) return [];
   const columns = await c.query('select 1 from information_schema.columns where table_schema = $1 and table_name = $2 and column_name = $3', ['public', registryTable, 'migrations']);
   const extra = columns.rowCount ? ', provisioned, migrations' : '';
-  const result = await c.query(`select schema, name, hosts, role, in_config, removed_at${extra} from public.${registryTable} order by schema`);
+  const result = await c.query(`select schema, name, hosts, settings, role, in_config, removed_at${extra} from public.${registryTable} order by schema`);
   return result.rows.map((row) => ({
-    schema: row.schema, name: row.name, hosts: row.hosts, role: row.role, inConfig: row.in_config, removedAt: row.removed_at,
+    schema: row.schema, name: row.name, hosts: row.hosts, settings: row.settings ?? {}, role: row.role, inConfig: row.in_config, removedAt: row.removed_at,
     provisioned: row.provisioned ?? null, migrations: row.migrations ?? null,
   }));
 }
@@ -104,6 +106,11 @@ export function upsertStatement(c: pg.ClientBase, rows: readonly { schema: strin
 /** Records the tenant migrations applied in `schema`. */
 export async function recordMigrations(c: pg.ClientBase, schema: string, names: readonly string[]): Promise<void> {
   await c.query(`update public.${registryTable} set migrations = $2 where schema = $1`, [schema, names]);
+}
+
+/** Sets whether the config names a tenant, and since when it does not (a restore puts back what the backup had). */
+export async function recordPresence(c: pg.ClientBase, schema: string, inConfig: boolean, removedAt: string | null): Promise<void> {
+  await c.query(`update public.${registryTable} set in_config = $2, removed_at = $3, updated_at = now() where schema = $1`, [schema, inConfig, removedAt]);
 }
 
 /** Marks every registered tenant not in `schemas` as removed; their data stays. */

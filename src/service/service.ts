@@ -29,10 +29,12 @@ import { PortPool } from '../supervisor/port-pool.ts';
 import { StartGate } from '../supervisor/start-gate.ts';
 import { LiveWorkers } from '../supervisor/live-workers.ts';
 import { readServerConnections, type ServerConnections } from '../db/connection-budget.ts';
+import { connectAdmin } from '../db/admin-connection.ts';
+import { dropSideSchema, sideSchemas } from '../data/replace-tenant.ts';
 import { connectionBudget, liveLimit } from '../supervisor/worker-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
-import type { Readiness, ReloadResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
+import type { Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
 import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
@@ -50,7 +52,7 @@ export interface ServiceOptions {
 
 
 /** A rejected reload's result, with its error's code and status. */
-function rejected(error: TenantdError): ReloadResult {
+function rejected(error: TenantdError): Extract<ReloadResult, { ok: false }> {
   return { ok: false, code: error.code, statusCode: error.statusCode, error: error.message };
 }
 
@@ -119,6 +121,8 @@ export class Service {
   readonly #live: LiveWorkers;
   /** Stops idle workers beyond min (workers.idleTimeout). */
   #reaper: NodeJS.Timeout | undefined;
+  /** Drops data replaced by restores once backup.keepReplaced has passed. */
+  #expiry: NodeJS.Timeout | undefined;
   #stopping = false;
   #starting: Promise<void> | undefined;
   readonly #levels: LogLevels;
@@ -182,6 +186,7 @@ export class Service {
       status: () => this.status(),
       summary: () => this.summary(),
       reload: () => this.reload(),
+      restart: (schema) => this.restart(schema),
       metrics: () => this.metricsText(),
     }, this.#levels.child({ component: 'admin' }), config.adminToken);
     await listen(parts.admin, 'admin API', config.admin.host, config.admin.port);
@@ -238,6 +243,10 @@ export class Service {
       for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.reap(now, this.#config.workers.idleTimeout);
     }, sweepInterval(config.workers.idleTimeout));
     this.#reaper.unref();
+    // Data a restore replaced is kept for backup.keepReplaced: dropped now and every hour after.
+    void this.#dropExpiredCopies();
+    this.#expiry = setInterval(() => void this.#dropExpiredCopies(), 3_600_000);
+    this.#expiry.unref();
     this.#routing = true;
     const statuses = this.status();
     const notServing = statuses.filter((s) => !serves(s.state));
@@ -249,6 +258,27 @@ export class Service {
       notServing: notServing.length,
       ...(notServing.length > 0 ? { problems: notServing.map((s) => `${s.schema}: ${s.state}${s.error ? ` (${s.error})` : ''}`) } : {}),
     }, 'tenantd serving');
+  }
+
+  /** Drops the `$replaced$` copies older than backup.keepReplaced (and `$restoring$` ones a killed restore left, as old). */
+  async #dropExpiredCopies(): Promise<void> {
+    const started = this.#started;
+    if (!started) return;
+    try {
+      const c = await connectAdmin(started.database.adminUrl);
+      try {
+        const cutoff = Date.now() - this.#config.backup.keepReplaced;
+        for (const side of await sideSchemas(c)) {
+          if (side.at.getTime() > cutoff) continue;
+          await dropSideSchema(c, side);
+          this.#log.info({ schema: side.name }, 'dropped data a restore replaced (backup.keepReplaced has passed)');
+        }
+      } finally {
+        await c.end().catch(() => {});
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not drop the data restores replaced; trying again in an hour');
+    }
   }
 
   #databaseChanged(state: DatabaseState): void {
@@ -337,6 +367,31 @@ export class Service {
       this.#log.error({ err: failure }, 'reload failed; the running config stays');
       return rejected(failure);
     });
+    this.#reloads = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Replaces the workers of one site (its data was replaced under it, say):
+   * new workers start, traffic moves when they are ready, the old ones drain,
+   * as a reload does for a changed site. In turn with reloads.
+   */
+  restart(schema: string): Promise<RestartResult> {
+    const run = this.#reloads.then(async (): Promise<RestartResult> => {
+      if (this.#stopping) return rejected(new errors.Stopping());
+      const spec = sitesOf(this.#config).find((site) => site.schema === schema);
+      if (!spec) return rejected(new errors.TenantUnknown(schema));
+      const started = await this.#startSites(this.#config, [spec]);
+      const site = started.get(schema)!;
+      const healthy = site instanceof WorkerGroup && serves(site.state);
+      const outcomes = new Map([[schema, healthy ? { site, healthy: true as const } : { site, healthy: false as const, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]]);
+      const { sites, retired, failed } = placeSites(this.#config, this.#sites, outcomes, []);
+      this.#running.router.setRoutes(routesOf(sites));
+      this.#sites = sites;
+      for (const old of retired) this.#drain(old);
+      this.#log.info({ tenant: schema, restarted: healthy }, healthy ? 'tenant workers restarted' : 'tenant workers could not restart; the old ones serve');
+      return failed.length > 0 ? { ok: false, code: 'TENANTD_RESTART_FAILED', statusCode: 503, error: failed[0]!.error } : { ok: true, restarted: schema };
+    }).catch((error: unknown): RestartResult => rejected(error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error))));
     this.#reloads = run.catch(() => {});
     return run;
   }
@@ -464,6 +519,7 @@ export class Service {
     await this.#starting?.catch(() => {});
     await this.#reloads;
     clearInterval(this.#reaper);
+    clearInterval(this.#expiry);
     const { admin, forwarder, router, monitor, provisioner, database } = this.#parts;
     if (router) await router.close(this.#config.workers.stopTimeout);
     // Handed-off connections close while every group still routes: a request on
