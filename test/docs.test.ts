@@ -5,11 +5,12 @@
 // answers.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 import { retryAfterSeconds } from '../src/base/retry-after.ts';
 import { groupStates, workerStates } from '../src/supervisor/worker-types.ts';
+import { createTestDatabase } from './helpers/database.ts';
 import { request } from './helpers/http.ts';
 import { startServe } from './helpers/serve-process.ts';
 import { startService } from './helpers/service.ts';
@@ -76,4 +77,33 @@ test('docs/commands.md names every tenant and worker state and every field /stat
     for (const [, seconds] of readFileSync(path.join(root, page), 'utf8').matchAll(/Retry-After: (\d+)/g)) assert.equal(Number(seconds), retryAfterSeconds, page);
   }
   for (const code of ['0', '1', '2', '70']) assert.match(commands, new RegExp(`^\\| ${code} \\|`, 'm'), `exit code ${code}`);
+});
+
+test('every tenantd command of docs/operations.md\'s backup section runs as written, in order, against the demo', { timeout: 180_000 }, async (t) => {
+  const text = readFileSync(path.join(root, 'docs', 'operations.md'), 'utf8');
+  const section = text.slice(text.indexOf('## Backup and restore'), text.indexOf('\n## ', text.indexOf('## Backup and restore') + 5));
+  const commands = [...section.matchAll(/^npx tenantd (.*?)(?:\s+#.*)?$/gm)].map((m) => m[1]!.split(/\s+/));
+  assert.ok(commands.length >= 9, commands.map((c) => c.join(' ')).join('\n'));
+  const tenants = ['acme', 'globex', 'hooli'].map((x) => `  - schema: ${x}\n    hosts: [${x}.test]\n`).join('');
+  const s = await startServe(t, { yaml: `tenantsDir: tenants.d\ntenants:\n${tenants}`, files: { 'tenants.d/README.md': 'tenants\n' } });
+  await request(s.port, { host: 'acme.test', method: 'POST', path: '/api/tasks', body: '{"title":"documented"}', headers: { 'content-type': 'application/json' } });
+  // The drill's empty database: the same config, another database.
+  const fresh = await createTestDatabase();
+  t.after(() => fresh.drop());
+  const freshConfig = path.join(s.dir, 'fresh.yaml');
+  writeFileSync(freshConfig, readFileSync(s.configFile, 'utf8').replace(s.db.url, fresh.url).replace(/^listen: .*$/m, 'listen: 127.0.0.1:0').replace(/^admin: .*$/m, 'admin: 127.0.0.1:0'));
+  let drill = false;
+  for (const args of commands) {
+    // From the restore drill on, the commands run against the empty database.
+    if (args[0] === 'restore' && args.length === 2 && !args[1]!.startsWith('--')) drill = true;
+    const config: string = drill ? freshConfig : s.configFile;
+    if (args[0] === 'serve') {
+      const served = await startServe(t, { yaml: readFileSync(freshConfig, 'utf8').replace(/^(listen|admin):.*\n/gm, '').replace(/^database:\n  url: .*\n/m, ''), db: fresh, files: { 'tenants.d/README.md': 'tenants\n' } });
+      const reply = await request(served.port, { host: 'acme.test', path: '/api/tasks' });
+      assert.match(reply.body, /documented/, 'the restored database serves the backup\'s data');
+      continue;
+    }
+    const result: { status: number | null; stderr: string } = spawnSync(process.execPath, [path.join(root, 'bin', 'tenantd.js'), ...args], { cwd: s.dir, encoding: 'utf8', env: { ...process.env, TENANTD_CONFIG: config } });
+    assert.equal(result.status, 0, `tenantd ${args.join(' ')}: ${result.stderr}`);
+  }
 });

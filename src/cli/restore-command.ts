@@ -19,8 +19,8 @@ import { withDatabase } from './with-database.ts';
 
 export const restoreCommand: Command = {
   summary: 'restore a backup into an empty database; --tenant S: replace tenants\' data in a running service; --cleanup: drop replaced data',
-  usage: '[-c FILE] <file> [--tenant SCHEMA]... [--concurrency N] | --cleanup',
-  options: { tenant: { type: 'string', multiple: true }, concurrency: { type: 'string' }, cleanup: { type: 'boolean' } },
+  usage: '[-c FILE] <file> [--tenant SCHEMA]... [--concurrency N] | <file> --check | --cleanup',
+  options: { tenant: { type: 'string', multiple: true }, concurrency: { type: 'string' }, cleanup: { type: 'boolean' }, check: { type: 'boolean' } },
   async run(values, positionals) {
     const config = readConfig(values);
     if (values.cleanup) {
@@ -40,6 +40,15 @@ export const restoreCommand: Command = {
     }
     if (positionals.length !== 1) throw new errors.Usage('restore takes one file');
     const reader = await BackupReader.open(path.resolve(positionals[0]!));
+    if (values.check) {
+      // The whole file read and checked, nothing restored: for a copy kept off the machine.
+      await reader.verify();
+      const { manifest } = reader;
+      const tenants = manifest.schemas.filter((s) => s.kind === 'tenant');
+      const rows = manifest.schemas.reduce((n, s) => n + s.tables.reduce((m, t) => m + t.rows, 0), 0);
+      process.stdout.write(`${positionals[0]}: good; ${tenants.length} tenants${manifest.schemas.some((s) => s.kind === 'shared') ? ' and the shared tables' : ''}, ${rows} rows, as of ${manifest.snapshot} (tenantd ${manifest.tenantd}, PostgreSQL ${manifest.server})\n`);
+      return 0;
+    }
     const tenants = (values.tenant as string[] | undefined) ?? [];
     const shown = progress();
     if (tenants.length === 0) {
