@@ -179,8 +179,10 @@ test('a large config is read off the router: another tenant is served throughout
   await probe;
   assert.equal(result.ok, true, JSON.stringify(result));
   assert.deepEqual(result.ok && result.changed, ['globex']);
-  // The read takes most of the reload; acme's requests never wait for it.
-  assert.ok(worst < 250, `acme waited ${worst.toFixed(0)} ms at worst during a ${took.toFixed(0)} ms reload`);
+  // The read takes most of the reload; acme's requests never wait for it. On
+  // the router's event loop, a request would wait about the whole read; off it,
+  // the worst wait is a slice of CPU shared with the reading thread (2 cores).
+  assert.ok(worst < took / 5, `acme waited ${worst.toFixed(0)} ms at worst during a ${took.toFixed(0)} ms reload`);
 
   writeFileSync(s.configFile, `${head}# ${'x'.repeat(4 * 1024 * 1024)}\n`);
   const refused = await s.service.reload();

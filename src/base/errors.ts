@@ -96,6 +96,8 @@ export const errors = {
     `tenant ${schema} is still in the config; remove it and reload before dropping its data`),
   TenantUnknown: define('TENANTD_TENANT_UNKNOWN', 404, (schema: string) =>
     `no tenant ${schema} in the registry`),
+  RestartFailed: define('TENANTD_RESTART_FAILED', 503, (schema: string, reason: string) =>
+    `tenant ${schema}'s workers could not restart (${reason}); the old ones serve`),
   ServiceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
   ListenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>

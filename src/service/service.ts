@@ -390,7 +390,7 @@ export class Service {
       this.#sites = sites;
       for (const old of retired) this.#drain(old);
       this.#log.info({ tenant: schema, restarted: healthy }, healthy ? 'tenant workers restarted' : 'tenant workers could not restart; the old ones serve');
-      return failed.length > 0 ? { ok: false, code: 'TENANTD_RESTART_FAILED', statusCode: 503, error: failed[0]!.error } : { ok: true, restarted: schema };
+      return failed.length > 0 ? rejected(new errors.RestartFailed(schema, failed[0]!.error)) : { ok: true, restarted: schema };
     }).catch((error: unknown): RestartResult => rejected(error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error))));
     this.#reloads = run.catch(() => {});
     return run;
