@@ -143,11 +143,14 @@ try {
   await fill.connect();
   for (const schema of schemas) await fill.query(`begin; set local role many_${schema}; insert into ${schema}.tasks (title) select 'task ' || i from generate_series(1, 10) i; commit`);
   await fill.end();
-  serving = spawn(process.execPath, [bin, 'serve', '-c', many], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => {
-    let out = '';
-    serving!.stdout!.on('data', (d) => { out += d; if (out.includes('tenantd serving')) resolve(); });
-  });
+  serving = spawn(process.execPath, [bin, 'serve', '-c', many], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Ready when the admin API says so (the log is at warn: no 'serving' line).
+  for (;;) {
+    const ready = await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (serving.exitCode !== null) throw new Error(`serve exited with code ${serving.exitCode}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const hosts = schemas.slice(0, 20).map((s) => `${s}.test`);
   await latencies(port, hosts, new Promise((r) => setTimeout(r, 3000)));
   // Taking turns: idle, during the backup, idle again.

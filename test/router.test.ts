@@ -37,6 +37,13 @@ for (const { handoff, label } of routerModes) {
     assert.equal(await seen(s), before + 1, 'only the second /count reached acme');
   });
 
+  test(`from router.trustedProxies, X-Forwarded-For is appended to and X-Forwarded-Proto kept${label}`, async (t) => {
+    const s = await startService(t, probe('router:\n  trustedProxies: [127.0.0.0/8]'), { handoff });
+    const headers = (await s.get('acme.test', '/headers', { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } })).json();
+    assert.equal(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+    assert.equal(headers['x-forwarded-proto'], 'https');
+  });
+
   test(`the router sets X-Forwarded-For/Proto/Host; a client X-Forwarded-Host never steers routing${label}`, async (t) => {
     const s = await startService(t, probe(), { handoff });
     const spoofed = await s.get('evil.test', '/headers', { headers: { 'x-forwarded-host': 'acme.test' } });
@@ -47,7 +54,8 @@ for (const { handoff, label } of routerModes) {
     });
     assert.equal(reply.status, 200);
     const headers = reply.json();
-    assert.equal(headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+    // A client's own X-Forwarded-For and -Proto prove nothing: replaced.
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(headers['x-forwarded-proto'], 'http');
     assert.equal(headers['x-forwarded-host'], 'acme.test:1234');
     assert.match(headers['x-request-id'], /^[0-9a-f-]{36}$/);
@@ -151,7 +159,7 @@ test('[router.handoff: false] each request writes one access-log line with tenan
   const hit = access.find((a) => a.requestId === 'req-42');
   assert.ok(hit, 'a line for the request');
   assert.deepEqual({ ...hit, durationMs: typeof hit.durationMs }, {
-    tenant: 'acme', method: 'GET', path: '/whoami', status: 200, bytes: hit.bytes, durationMs: 'number', requestId: 'req-42',
+    tenant: 'acme', method: 'GET', path: '/whoami', status: 200, bytes: hit.bytes, durationMs: 'number', requestId: 'req-42', client: '127.0.0.1',
   });
   assert.ok(hit.bytes > 10);
   assert.ok(access.some((a) => a.tenant === null && a.status === 404));
@@ -169,7 +177,7 @@ test('on handed-off connections the worker writes the access-log line: the same 
   }, 5000, 'the access lines');
   const hit = access.find((a) => a.requestId === 'req-43');
   assert.deepEqual({ ...hit, durationMs: typeof hit.durationMs }, {
-    tenant: 'acme', method: 'GET', path: '/whoami', status: 200, bytes: hit.bytes, durationMs: 'number', requestId: 'req-43',
+    tenant: 'acme', method: 'GET', path: '/whoami', status: 200, bytes: hit.bytes, durationMs: 'number', requestId: 'req-43', client: '127.0.0.1',
   });
   assert.ok(hit.bytes > 10);
   assert.ok(access.some((a) => a.tenant === null && a.status === 404));

@@ -96,12 +96,14 @@ export const errors = {
     `tenant ${schema} is still in the config; remove it and reload before dropping its data`),
   TenantUnknown: define('TENANTD_TENANT_UNKNOWN', 404, (schema: string) =>
     `no tenant ${schema} in the registry`),
+  CertificateInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
+    `tls.certificates: ${file}: ${reason}`),
   RestartFailed: define('TENANTD_RESTART_FAILED', 503, (schema: string, reason: string) =>
     `tenant ${schema}'s workers could not restart (${reason}); the old ones serve`),
   ServiceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>
     `cannot reach the running service's admin API at ${address}: ${reason}; is tenantd serve running with this config?`),
   ListenFailed: define('TENANTD_LISTEN_FAILED', 500, (what: string, address: string, reason: string) =>
-    `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : 'admin'})`),
+    `cannot listen on ${address} for the ${what}: ${reason}; is another process using it? (config key ${what === 'router' ? 'listen' : what === 'TLS listener' ? 'tls.listen' : 'admin'})`),
   BuildFailed: define('TENANTD_BUILD_FAILED', 422, (file: string, reason: string) =>
     `cannot compile ${file}: ${reason}`),
   WrongUser: define('TENANTD_WRONG_USER', 403, (folder: string, owner: string) =>

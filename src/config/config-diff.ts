@@ -19,7 +19,7 @@ export interface ConfigDiff {
 export const startBoundDatabaseKeys = ['url', 'dataDir', 'port', 'rolePrefix', 'connectionLimit', 'statementTimeout'] as const;
 
 /** Keys a reload does not apply: their new value waits for a restart. */
-export const restartKeys: readonly string[] = ['listen', 'admin', 'adminToken', 'router.maxHeaderSize', 'log.format', ...startBoundDatabaseKeys.map((key) => `database.${key}`)];
+export const restartKeys: readonly string[] = ['listen', 'tls.listen', 'admin', 'adminToken', 'router.maxHeaderSize', 'log.format', ...startBoundDatabaseKeys.map((key) => `database.${key}`)];
 
 /**
  * Keys every site's workers start with (or are provisioned with): a reload that

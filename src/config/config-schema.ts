@@ -1,5 +1,6 @@
 // The shape of tenantd.yaml: every key, its default and what it expects.
 // Validation happens once, in load-config.ts; everything after gets `Config`.
+import net from 'node:net';
 import { z } from 'zod';
 import { isTenantSchemaName, rolePrefixPattern, schemaNamePattern } from '../base/schema-name.ts';
 
@@ -128,8 +129,28 @@ export const configSchema = z.object({
     keepAliveTimeout: duration.default('75s').describe("An idle client connection is closed after this. As nginx's keepalive_timeout."),
     maxConnections: z.number().int().min(1).default(10_000).describe("Client connections open at once. When full, a new client takes the place of a connection of the client that holds the most."),
     maxConnectionsPerClient: z.number().int().min(0).default(1000).describe("Client connections one client address may hold; more are refused; 0 = no limit (behind a proxy that is every client)."),
+    trustedProxies: z.array(z.string().transform((raw, ctx) => {
+      const match = /^([0-9a-f:.]+)(?:\/(\d{1,3}))?$/i.exec(raw.trim());
+      const family = match ? net.isIP(match[1]!) : 0;
+      const bits = match?.[2] === undefined ? (family === 4 ? 32 : 128) : Number(match[2]);
+      if (!match || family === 0 || bits > (family === 4 ? 32 : 128)) {
+        ctx.addIssue({ code: 'custom', message: `"${raw}" is not an address or a network: expected such as 10.0.0.5, 10.0.0.0/8 or fd00::/8` });
+        return z.NEVER;
+      }
+      return { address: match[1]!, bits, family: family === 4 ? 'ipv4' as const : 'ipv6' as const };
+    })).default([]).describe("Fronts (load balancers, proxies) whose connections carry many clients: from these only, a PROXY protocol header (v1, v2) is read for the client's address, and their X-Forwarded-For and -Proto are kept and appended to (from anyone else they are replaced). A front's HTTP connection is served request by request, whichever tenant each names, and is held to maxConnections only."),
     handoff: z.boolean().default(true).describe("Hand a client connection to its tenant's worker after its first request head, so later requests skip the router; false proxies every request."),
   }).strict().default({}).describe("The router: limits on client connections and requests."),
+  tls: z.object({
+    listen: address.describe("The HTTPS listener's address, beside the plain `listen`, such as 0.0.0.0:443."),
+    certificates: z.array(z.object({
+      cert: z.string().describe("PEM file of the certificate and its chain, relative to the config file's folder."),
+      key: z.string().describe("PEM file of its private key."),
+    }).strict()).default([]).describe("Certificates from files, each matched to hosts by its subjectAltName names (wildcards included). A host none covers gets no HTTPS: its handshake is refused."),
+    defaultTenant: schemaName.optional().describe("The tenant whose certificate answers a client that names no host, or a host no tenant has. Default: none (an unrecognized_name alert)."),
+    handshakeTimeout: duration.default('10s').describe("A client must send its ClientHello, then finish its handshake, within this."),
+    ticketRotation: duration.default('12h').describe("Session ticket keys (per tenant, the same on every node) change this often."),
+  }).strict().optional().describe("HTTPS, terminated in each tenant's workers with that tenant's certificates."),
   backup: z.object({
     keepReplaced: duration.default('7d').describe("How long a tenant's data replaced by `restore --tenant` is kept (as <schema>$replaced$<time>) before the service drops it; restore --cleanup drops it at once."),
   }).strict().default({}).describe("Backups and restores."),

@@ -57,6 +57,8 @@ export type Config = DeepReadonly<{
     startConcurrency: number;
   };
   router: Raw['router'];
+  /** HTTPS, if configured; certificate paths absolute. */
+  tls: NonNullable<Raw['tls']> | undefined;
   backup: Raw['backup'];
   log: Raw['log'];
   tenants: Site[];

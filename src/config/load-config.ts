@@ -207,6 +207,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       problems.push(main.problem(['migrations', key], `no folder ${folder}: expected a folder of migration files`));
     }
   }
+  if (raw.tls?.defaultTenant !== undefined && !located.some((l) => l.spec.schema === raw.tls!.defaultTenant)) {
+    problems.push(main.problem(['tls', 'defaultTenant'], `no tenant ${raw.tls.defaultTenant}: expected the schema of a configured tenant`));
+  }
   if (problems.length > 0) throw new errors.ConfigInvalid(problems);
 
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
@@ -237,6 +240,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       maxLive: workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
     },
     router: raw.router,
+    tls: raw.tls && { ...raw.tls, certificates: raw.tls.certificates.map((c) => ({ cert: path.resolve(dir, c.cert), key: path.resolve(dir, c.key) })) },
     backup: raw.backup,
     log: raw.log,
     tenants: located.map((l) => l.spec),

@@ -59,6 +59,11 @@ export class CredentialsSecret {
     return scramVerifier(this.passwords(database, role)[0]!, salt);
   }
 
+  /** 64 bytes for `purpose`, the same on every node with this secret (TLS session ticket keys). */
+  derive(purpose: string): Buffer {
+    return createHmac('sha512', this.#secrets[0]!).update(`derive\0${purpose}`).digest();
+  }
+
   equals(other: CredentialsSecret): boolean {
     return this.#secrets.join('\n') === other.#secrets.join('\n');
   }

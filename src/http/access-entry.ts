@@ -13,6 +13,8 @@ export interface AccessEntry {
   bytes: number;
   durationMs: number;
   requestId: string;
+  /** The client's address: what a trusted front's PROXY header gave, else the connection's peer. */
+  client?: string | undefined;
 }
 
 /** The path of a request target, without its query. */

@@ -3,12 +3,17 @@
 // and an X-Request-Id kept when well-formed, made otherwise.
 import { randomFillSync } from 'node:crypto';
 import type http from 'node:http';
+import { clientAddress, trustedFront } from './client-address.ts';
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** X-Forwarded-For: what came before (a proxy's list), then this client's address. */
-export function forwardedFor(prior: string | undefined, client: string): string {
-  return prior ? `${prior}, ${client}` : client;
+/**
+ * X-Forwarded-For: from a trusted front, what came before (its list), then the
+ * peer's address; from anyone else, the client's address alone (a list a
+ * client wrote itself proves nothing).
+ */
+export function forwardedFor(prior: string | undefined, client: string, trusted: boolean): string {
+  return trusted && prior ? `${prior}, ${client}` : client;
 }
 
 const hexDigits = Buffer.from('0123456789abcdef', 'latin1');
@@ -46,12 +51,18 @@ export function requestIdOf(incoming: string | undefined): string {
   return incoming !== undefined && requestIdPattern.test(incoming) ? incoming : newRequestId();
 }
 
-/** Sets X-Forwarded-For/Proto/Host from the connection `req` arrived on. */
+/** Sets X-Forwarded-For/Proto/Host from the connection `req` arrived on (a trusted front's For and Proto kept). */
 export function addForwardedHeaders(req: http.IncomingMessage): void {
+  const trusted = trustedFront(req.socket);
   // Node joins repeated X-Forwarded-For lines into one string.
-  req.headers['x-forwarded-for'] = forwardedFor(req.headers['x-forwarded-for'] as string | undefined, req.socket.remoteAddress ?? '');
-  req.headers['x-forwarded-proto'] = 'http';
+  req.headers['x-forwarded-for'] = forwardedFor(req.headers['x-forwarded-for'] as string | undefined, clientAddress(req.socket), trusted);
+  req.headers['x-forwarded-proto'] = forwardedProto(trusted ? req.headers['x-forwarded-proto'] as string | undefined : undefined, (req.socket as { encrypted?: boolean }).encrypted === true);
   req.headers['x-forwarded-host'] = req.headers.host!;
+}
+
+/** X-Forwarded-Proto: a trusted front's (http or https), else the connection's own scheme. */
+export function forwardedProto(prior: string | undefined, encrypted: boolean): string {
+  return prior === 'https' || prior === 'http' ? prior : encrypted ? 'https' : 'http';
 }
 
 /** The request's id (the client's when well-formed), set on its headers. */

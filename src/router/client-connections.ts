@@ -19,10 +19,17 @@ export type Refusal = 429 | 503;
 export class Ticket {
   /** Handed off: asks its worker to close it. */
   closeRemote: (() => void) | undefined;
+  /** The peer is one of router.trustedProxies. */
+  trusted = false;
+  /** A PROXY header was looked for (only ever before the first request). */
+  proxyRead = false;
+  /** A trusted HTTP front's connection: the router serves it request by request. */
+  front = false;
 
   constructor(
     readonly owner: ClientConnections,
-    readonly address: string,
+    /** The client's address: the socket's peer, or the one a trusted front's PROXY header gave (rekey). */
+    public address: string,
     /** Here: the socket. Handed off: undefined, and `closeRemote` asks the worker. */
     public socket: Socket | undefined,
   ) {}
@@ -64,12 +71,15 @@ export class ClientConnections {
     return this.#local;
   }
 
-  /** Admits `socket` (and counts it until it closes or its worker reports it closed), or says why not. */
-  admit(socket: Socket): Ticket | Refusal {
+  /**
+   * Admits `socket` (and counts it until it closes or its worker reports it
+   * closed), or says why not. `perClient` false: a trusted front, which carries
+   * many clients, is held to the global cap only.
+   */
+  admit(socket: Socket, perClient = true): Ticket | Refusal {
     const address = socket.remoteAddress ?? '';
     const own = this.#byClient.get(address);
-    const perClient = this.limits.maxConnectionsPerClient;
-    if (perClient > 0 && own !== undefined && own.size >= perClient) return 429;
+    if (perClient && this.#full(own)) return 429;
     if (this.#total >= this.limits.maxConnections && !this.#makeRoom(own?.size ?? 0)) return 503;
     let set = own;
     if (!set) {
@@ -83,6 +93,25 @@ export class ClientConnections {
     (socket as Admitted)[ticketOf] = ticket;
     socket.on('close', socketClosed);
     return ticket;
+  }
+
+  /** Counts the connection as `address`'s from now on (a PROXY header named the client); false when that client is at its limit. */
+  rekey(ticket: Ticket, address: string): boolean {
+    if (address === ticket.address) return true;
+    const own = this.#byClient.get(address);
+    if (this.#full(own)) return false;
+    const set = this.#byClient.get(ticket.address);
+    if (!set?.delete(ticket)) return false;
+    if (set.size === 0) this.#byClient.delete(ticket.address);
+    ticket.address = address;
+    if (own) own.add(ticket);
+    else this.#byClient.set(address, new Set([ticket]));
+    return true;
+  }
+
+  #full(own: Set<Ticket> | undefined): boolean {
+    const perClient = this.limits.maxConnectionsPerClient;
+    return perClient > 0 && own !== undefined && own.size >= perClient;
   }
 
   /** The connection now lives in a worker: `close` asks it to close there. */

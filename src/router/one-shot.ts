@@ -13,11 +13,18 @@
 // closes) only to know when it ends; its bytes are passed on unchanged after a
 // rewritten head.
 //
+// The same exchange serves a trusted front's kept-alive connection (a load
+// balancer whose pooled connections carry requests for many tenants), request
+// by request: the request's body (Content-Length) follows its head, the
+// response keeps the connection open, and the router reads the next head,
+// whichever tenant it names.
+//
 // Every connection costs the router's one process, so each exchange is one
 // object: its listeners are functions shared by all, its deadlines are checked
 // by one sweep, and no timer is set per request.
 import type { Socket } from 'node:net';
 import type { AccessEntry } from '../http/access-entry.ts';
+import { clientAddress, trustedFront } from '../http/client-address.ts';
 import { pathOf } from '../http/access-entry.ts';
 import { sweepInterval } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
@@ -62,6 +69,21 @@ function clientClosed(this: Client): void {
   this[exchangeOf]?.clientClosed();
 }
 
+/** Body bytes of a kept-alive connection's request, passed to the worker. */
+function clientBody(this: Client, chunk: Buffer): void {
+  this[exchangeOf]?.body(chunk);
+}
+
+/** A kept-alive connection's request: what comes after its head, and what the router does after its response. */
+export interface KeptAlive {
+  /** Bytes the client sent past the head (the body's first bytes, or a pipelined request). */
+  after: Buffer;
+  /** Content-Length of the request's body. */
+  contentLength: number;
+  /** The response is complete and the connection open: read the next request (`rest`: bytes already read past this one). */
+  next: (client: Socket, rest: Buffer) => void;
+}
+
 /** One request of a one-request connection, from the client's head to its close. */
 class Exchange implements PoolUser {
   /** Where it sits in the one-shot's list of exchanges. */
@@ -83,6 +105,10 @@ class Exchange implements PoolUser {
   framing: Framing | undefined;
   upstream: PooledConnection | undefined;
   readonly requestId: string;
+  /** Bytes of the request's body still to come from the client (kept-alive connections). */
+  bodyRemaining = 0;
+  /** Bytes read past this request (a pipelined one), for the next head. */
+  rest: Buffer = Buffer.alloc(0);
 
   constructor(
     readonly shot: OneShot,
@@ -93,13 +119,41 @@ class Exchange implements PoolUser {
     readonly done: () => void,
     readonly started: number,
     trailing: boolean,
+    /** A trusted front's kept-alive connection; undefined: a one-request connection. */
+    readonly kept: KeptAlive | undefined,
   ) {
     this.since = started;
     this.spoke = trailing;
-    const { head, requestId } = upstreamHead(request, client.remoteAddress ?? '');
+    const { head, requestId } = upstreamHead(request, clientAddress(client), trustedFront(client));
     this.requestId = requestId;
-    this.upstream = shot.pool.acquire(port, this);
-    this.upstream.write(head, 'latin1');
+    const upstream = shot.pool.acquire(port, this);
+    this.upstream = upstream;
+    if (!kept) {
+      upstream.write(head, 'latin1');
+      return;
+    }
+    const first = kept.after.subarray(0, kept.contentLength);
+    this.rest = kept.after.subarray(first.length);
+    this.bodyRemaining = kept.contentLength - first.length;
+    upstream.write(first.length > 0 ? head + first.toString('latin1') : head, 'latin1');
+  }
+
+  /** More of a kept-alive request's body from the client: to the worker, up to its length; what follows is the next request's. */
+  body(chunk: Buffer): void {
+    if (this.bodyRemaining === 0) {
+      this.rest = Buffer.concat([this.rest, chunk]);
+      return;
+    }
+    const part = chunk.length > this.bodyRemaining ? chunk.subarray(0, this.bodyRemaining) : chunk;
+    this.bodyRemaining -= part.length;
+    if (part.length < chunk.length) this.rest = chunk.subarray(part.length);
+    if (this.upstream === undefined) return;
+    if (!this.upstream.write(part)) {
+      this.client.pause();
+      this.upstream.once('drain', () => this.client.resume());
+    }
+    // The whole body is sent: the client is read again after the response.
+    if (this.bodyRemaining === 0) this.client.pause();
   }
 
   /** Reported once: its access line and its count; the worker is free. */
@@ -109,7 +163,7 @@ class Exchange implements PoolUser {
     this.done();
     this.shot.options.finished({
       tenant: this.tenant, method: this.request.method, path: pathOf(this.request.target), status: code,
-      bytes: this.bytes, durationMs: performance.now() - this.started, requestId: this.requestId,
+      bytes: this.bytes, durationMs: performance.now() - this.started, requestId: this.requestId, client: clientAddress(this.client),
     });
   }
 
@@ -133,9 +187,25 @@ class Exchange implements PoolUser {
   complete(reusable: boolean): void {
     const now = performance.now();
     this.release(reusable, now);
+    const kept = this.kept;
+    if (kept && this.keepsConnection() && this.bodyRemaining === 0) {
+      // The connection carries the next request, whichever tenant it names.
+      this.finish(this.status);
+      this.shot.forget(this);
+      const client = this.client;
+      client[exchangeOf] = undefined;
+      client.off('close', clientClosed);
+      client.off('data', clientBody);
+      return kept.next(client, this.rest);
+    }
     this.close();
     this.linger(now);
     this.finish(this.status);
+  }
+
+  /** Whether the client's connection stays open after this response. */
+  keepsConnection(): boolean {
+    return this.kept !== undefined && !this.request.close && this.framing?.kind !== 'close';
   }
 
   /**
@@ -190,7 +260,7 @@ class Exchange implements PoolUser {
         if (rest.length > 0) this.upstreamData(rest);
         return;
       }
-      const response = code === 0 ? undefined : responseHead(this.request.method, code, head, this.requestId);
+      const response = code === 0 ? undefined : responseHead(this.request.method, code, head, this.requestId, this.kept !== undefined && !this.request.close);
       if (response === undefined) return this.fail(502);
       const framing = response.framing;
       this.framing = framing;
@@ -309,11 +379,19 @@ export class OneShot {
    * the worker on `port`; `trailing`: bytes came after the request's head.
    * `done` is called once, when that worker is no longer in use.
    */
-  forward(client: Socket, request: OneShotRequest, trailing: boolean, tenant: string, port: number, done: () => void): void {
-    const exchange = new Exchange(this, client, request, tenant, port, done, performance.now(), trailing);
+  forward(client: Socket, request: OneShotRequest, trailing: boolean, tenant: string, port: number, done: () => void, kept?: KeptAlive): void {
+    const exchange = new Exchange(this, client, request, tenant, port, done, performance.now(), trailing, kept);
     this.#exchanges.add(exchange);
     (client as Client)[exchangeOf] = exchange;
     client.on('close', clientClosed);
+    if (kept) {
+      // The rest of the body, if any, is read and passed on; the next request waits until the response is out.
+      if (exchange.bodyRemaining > 0) {
+        client.on('data', clientBody);
+        client.resume();
+      }
+      return;
+    }
     // Read on (and drop) what the client sends after its request, so that a
     // client that goes first is seen, and one that sends more gets a staged close.
     client.on('data', clientData);

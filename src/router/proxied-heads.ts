@@ -3,13 +3,13 @@
 // proxy path rewrites it (hop-by-hop headers out, X-Forwarded-* and
 // X-Request-Id set), and the response head the client receives, with how the
 // response's body ends (its framing).
-import { forwardedFor, requestIdOf } from '../http/forwarded.ts';
+import { forwardedFor, forwardedProto, requestIdOf } from '../http/forwarded.ts';
 import { hopByHopNames } from '../http/hop-by-hop.ts';
 import { ChunkedBodyEnd } from './chunked-body-end.ts';
 import type { FirstHead } from './first-head.ts';
 
 /** The first request of a one-request connection, as first-head.ts read it. */
-export type OneShotRequest = Pick<FirstHead, 'lines' | 'names' | 'values' | 'connection' | 'method' | 'target' | 'host'>;
+export type OneShotRequest = Pick<FirstHead, 'lines' | 'names' | 'values' | 'connection' | 'method' | 'target' | 'host' | 'close'>;
 
 /** Response framing: how the body's end is found. */
 export type Framing = { kind: 'none' } | { kind: 'length'; remaining: number } | { kind: 'chunked'; end: ChunkedBodyEnd } | { kind: 'close' };
@@ -31,9 +31,10 @@ function connectionTokens(value: string, into: Set<string>): void {
  * hop-by-hop headers (and those Connection names) out, X-Forwarded-For
  * appended, X-Forwarded-Proto/-Host set, X-Request-Id kept when a plain token.
  */
-export function upstreamHead(request: OneShotRequest, client: string): { head: string; requestId: string } {
+export function upstreamHead(request: OneShotRequest, client: string, trusted: boolean): { head: string; requestId: string } {
   const { lines, names, values, connection } = request;
   let prior: string | undefined;
+  let proto: string | undefined;
   let incomingId: string | undefined;
   let head = lines[0]!;
   for (let i = 1; i < lines.length; i++) {
@@ -42,12 +43,14 @@ export function upstreamHead(request: OneShotRequest, client: string): { head: s
       prior = prior === undefined ? values[i]! : `${prior}, ${values[i]!}`;
     } else if (name === 'x-request-id') {
       incomingId ??= values[i]!;
-    } else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-host' && !hopByHopNames.has(name) && !connection.includes(name)) {
+    } else if (name === 'x-forwarded-proto') {
+      proto ??= values[i]!;
+    } else if (name !== 'x-forwarded-host' && !hopByHopNames.has(name) && !connection.includes(name)) {
       head += `\r\n${lines[i]!}`;
     }
   }
   const requestId = requestIdOf(incomingId);
-  head += `\r\nx-forwarded-for: ${forwardedFor(prior, client)}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${request.host}\r\nx-request-id: ${requestId}\r\n\r\n`;
+  head += `\r\nx-forwarded-for: ${forwardedFor(prior, client, trusted)}\r\nx-forwarded-proto: ${forwardedProto(trusted ? proto : undefined, false)}\r\nx-forwarded-host: ${request.host}\r\nx-request-id: ${requestId}\r\n\r\n`;
   return { head, requestId };
 }
 
@@ -62,12 +65,12 @@ function* headerLines(head: string): Generator<string> {
 
 /**
  * The final response's head as the client receives it (hop-by-hop headers out
- * but the body's framing, `Connection: close`, X-Request-Id), and how its body
+ * but the body's framing, `Connection: close` unless `keepAlive`, X-Request-Id), and how its body
  * ends; undefined when its framing is ambiguous (502). `head` is the worker's,
  * up to the blank line. One pass over its lines, built up as it goes; a second
  * only when its Connection header names a header that is not hop-by-hop.
  */
-export function responseHead(method: string, status: number, head: string, requestId: string): { head: string; framing: Framing } | undefined {
+export function responseHead(method: string, status: number, head: string, requestId: string, keepAlive = false): { head: string; framing: Framing } | undefined {
   let length: number | undefined;
   let chunked = false;
   let hasId = false;
@@ -111,12 +114,13 @@ export function responseHead(method: string, status: number, head: string, reque
     }
   }
   if (!hasId) out += `\r\nx-request-id: ${requestId}`;
-  out += '\r\nconnection: close\r\n\r\n';
   let framing: Framing;
   if (method === 'HEAD' || status === 204 || status === 304) framing = { kind: 'none' };
   else if (chunked) {
     if (length !== undefined) return undefined;
     framing = { kind: 'chunked', end: new ChunkedBodyEnd() };
   } else framing = length === undefined ? { kind: 'close' } : { kind: 'length', remaining: length };
+  // Kept alive (a trusted front's connection) unless the body ends with the connection.
+  out += keepAlive && framing.kind !== 'close' ? '\r\n\r\n' : '\r\nconnection: close\r\n\r\n';
   return { head: out, framing };
 }

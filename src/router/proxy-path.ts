@@ -10,6 +10,7 @@ import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import { asteriskAnswer, headRefusal, refuse, tenantRefusal, type Refusal } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
 import { CountedResponse } from '../http/counted-response.ts';
+import { clientAddress } from '../http/client-address.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import type { RouterOptions } from './router-options.ts';
@@ -234,8 +235,16 @@ export class ProxyPath {
       bytes: res.bodyBytes,
       durationMs: Number(process.hrtime.bigint() - x.started) / 1e6,
       requestId: x.requestId,
+      // A rerouted request's client is in the X-Forwarded-For the worker set.
+      client: x.rerouted ? lastForwarded(req.headers['x-forwarded-for']) : clientAddress(req.socket),
     };
     if (x.port !== undefined) x.upstream!.done(x.port);
     this.#host.report(entry);
   }
+}
+
+/** The last address of an X-Forwarded-For list (the one the nearest hop added). */
+function lastForwarded(value: string | string[] | undefined): string | undefined {
+  const list = Array.isArray(value) ? value.join(', ') : value;
+  return list?.slice(list.lastIndexOf(',') + 1).trim() || undefined;
 }

@@ -8,7 +8,19 @@ import type { Forwarder } from './forwarder.ts';
 /** The router's config keys a reload may change (maxHeaderSize is fixed for the server's life), and whether it writes access lines. */
 export type RouterLimits = Omit<Config['router'], 'maxHeaderSize'> & { accessLog: boolean };
 
+/** What the TLS listener needs to choose a tenant (the service's, changed on reload). */
+export interface RouterTls {
+  /** Whether `host` has a certificate (else its handshake is refused cleanly). */
+  certified(host: string): boolean;
+  /** A host of the tenant that answers a ClientHello naming no host or an unknown one; undefined: an unrecognized_name alert. */
+  defaultHost: string | undefined;
+  /** ms a client has to send its ClientHello. */
+  handshakeTimeout: number;
+}
+
 export interface RouterOptions extends RouterLimits {
+  /** The TLS listener's choices, when there is one. */
+  tls?: RouterTls | undefined;
   /** Bytes of request head; fixed for the server's life. */
   maxHeaderSize: number;
   forwarder: Forwarder;

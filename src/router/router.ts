@@ -1,26 +1,57 @@
-// The public listener: maps Host to a tenant's workers. A connection whose first
-// request is plain gets handed, socket and all, to one of its tenant's workers
-// (worker/handed-off.ts), which serves every later request on it with no second
-// hop; a one-request connection is forwarded over pooled connections
-// (one-shot.ts). This file is that decision, the hot path. Anything else takes
-// the proxy path (proxy-path.ts); requests a worker sends back come in through
-// the reroute listener (reroute-listener.ts).
+// The public listeners: map Host (or, for TLS, the ClientHello's server name)
+// to a tenant's workers. A connection whose first request is plain gets handed,
+// socket and all, to one of its tenant's workers (worker/handed-off.ts), which
+// serves every later request on it with no second hop; a one-request
+// connection is forwarded over pooled connections (one-shot.ts). A TLS
+// connection is handed off with its ClientHello, undecrypted: the worker
+// terminates TLS with its tenant's certificate. This file is that decision, the
+// hot path. Anything else takes the proxy path (proxy-path.ts); requests a
+// worker sends back come in through the reroute listener (reroute-listener.ts).
 import net, { type Socket } from 'node:net';
 import type { AccessEntry } from '../http/access-entry.ts';
 import type { RerouteTarget } from '../http/client-limits.ts';
 import { sweepInterval, tenantRefusal } from '../http/client-rules.ts';
 import { answerAndClose, closingResponse } from '../http/closing-response.ts';
+import { clientOf, markClient, type ClientInfo } from '../http/client-address.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
+import { scanProxyHeader } from './proxy-protocol.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
-import type { FirstHead, SettledScan } from './first-head.ts';
-import { FirstHeadReader } from './first-head-reader.ts';
+import { scanClientHello, unrecognizedNameAlert, handshakeFailureAlert, type HelloScan } from '../tls/client-hello.ts';
+import { scanFirstHead, type FirstHead, type SettledScan } from './first-head.ts';
+import { FirstBytesReader } from './first-bytes-reader.ts';
 import { OneShot } from './one-shot.ts';
 import { ProxyPath } from './proxy-path.ts';
 import { RerouteListener } from './reroute-listener.ts';
-import type { RouterLimits, RouterOptions } from './router-options.ts';
+import type { RouterLimits, RouterOptions, RouterTls } from './router-options.ts';
 import type { Upstream } from './upstream.ts';
 
-export type { RouterLimits, RouterOptions } from './router-options.ts';
+export type { RouterLimits, RouterOptions, RouterTls } from './router-options.ts';
+
+/** A PROXY header a trusted front sent before the connection's first byte. */
+interface ProxyHeader {
+  length: number;
+  client: { address: string; port: number } | undefined;
+}
+
+/** What the first bytes settled on: after any PROXY header, a head (plain listener) or a ClientHello (TLS listener). */
+type Settled<S> = { proxy: ProxyHeader | undefined; scan: S } | { badProxy: string };
+type SettledHello = Exclude<HelloScan, { kind: 'partial' }>;
+
+/**
+ * Scans a connection's first bytes with `scan`, after the PROXY header a
+ * trusted front may send first (read once, before the first request only).
+ */
+function afterProxyHeader<S>(bytes: Buffer, ticket: Ticket, scan: (bytes: Buffer) => S | undefined): Settled<S> | undefined {
+  let proxy: ProxyHeader | undefined;
+  if (ticket.trusted && !ticket.proxyRead) {
+    const header = scanProxyHeader(bytes);
+    if (header.kind === 'partial') return undefined;
+    if (header.kind === 'invalid') return { badProxy: header.reason };
+    if (header.kind === 'header') proxy = header;
+  }
+  const settled = scan(proxy ? bytes.subarray(proxy.length) : bytes);
+  return settled === undefined ? undefined : { proxy, scan: settled };
+}
 export type { Upstream } from './upstream.ts';
 
 /**
@@ -33,6 +64,11 @@ function detachFromServer(socket: Socket): void {
   if (own.server) own.server._connections -= 1;
   own.server = null;
   own._server = null;
+}
+
+/** What the router learned of a socket's client (a PROXY header), for the worker it is handed to. */
+function clientInfo(socket: Socket): ClientInfo | undefined {
+  return (socket as Socket & { [clientOf]?: ClientInfo })[clientOf];
 }
 
 /** Drops what it is given (errors the close that follows reports). */
@@ -49,7 +85,14 @@ export class Router {
   #options: RouterOptions;
   readonly #clients: ClientConnections;
   /** First heads being read, to choose a connection's path. */
-  readonly #heads: FirstHeadReader<Ticket>;
+  readonly #heads: FirstBytesReader<Ticket, Settled<SettledScan>>;
+  /** The TLS listener (listening once listenTls() is called). */
+  readonly tlsListener: net.Server;
+  /** ClientHellos being read, to choose a TLS connection's tenant. */
+  readonly #hellos: FirstBytesReader<Ticket, Settled<SettledHello>>;
+  #tls: RouterTls | undefined;
+  /** router.trustedProxies; undefined when none. */
+  #trusted: net.BlockList | undefined;
   /** One-request connections, over pooled connections to the workers. */
   readonly #oneShot: OneShot;
   /** Handed-off connections by id, until their worker reports them closed. */
@@ -76,16 +119,31 @@ export class Router {
     }, serverOptions);
     this.#reroute = new RerouteListener(this.#proxy, serverOptions);
     this.#clients = new ClientConnections(options);
-    this.#heads = new FirstHeadReader<Ticket>({
-      maxHeaderSize: options.maxHeaderSize,
-      maxHeaderLineSize: options.maxHeaderLineSize,
-      headersTimeout: options.headersTimeout,
-      onHead: (socket, ticket, bytes, scan) => this.#firstHead(socket, ticket, bytes, scan),
-      onTimeout: (socket) => {
+    this.#heads = new FirstBytesReader<Ticket, Settled<SettledScan>>({
+      timeout: options.headersTimeout,
+      scan: (bytes, ticket) => afterProxyHeader(bytes, ticket, (rest) => {
+        const scan = scanFirstHead(rest, this.#options);
+        return scan.kind === 'incomplete' ? undefined : scan;
+      }),
+      onSettled: (socket, ticket, bytes, scan) => this.#firstHead(socket, ticket, bytes, scan),
+      onTimeout: (socket, ticket, bytes) => {
+        // A front's kept-alive connection that sent nothing more is closed as Node closes an idle one: without an answer.
+        if (ticket.front && bytes === undefined) return void socket.destroy();
         answerAndClose(socket, 408);
         this.#refused(408);
       },
     });
+    this.#hellos = new FirstBytesReader<Ticket, Settled<SettledHello>>({
+      timeout: options.tls?.handshakeTimeout ?? options.headersTimeout,
+      scan: (bytes, ticket) => afterProxyHeader(bytes, ticket, (rest) => {
+        const scan = scanClientHello(rest);
+        return scan.kind === 'partial' ? undefined : scan;
+      }),
+      onSettled: (socket, ticket, bytes, scan) => this.#clientHello(socket, ticket, bytes, scan),
+      onTimeout: (socket) => socket.destroy(),
+    });
+    this.#tls = options.tls;
+    this.tlsListener = net.createServer({ noDelay: true }, (socket) => this.#acceptTls(socket));
     this.#oneShot = new OneShot({ upstreamTimeout: options.upstreamTimeout, finished: (entry) => this.#report(entry) });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#applyLimits();
@@ -94,10 +152,15 @@ export class Router {
   #applyLimits(): void {
     const o = this.#options;
     this.#proxy.applyLimits();
-    this.#heads.headersTimeout = o.headersTimeout;
-    this.#heads.maxHeaderLineSize = o.maxHeaderLineSize;
+    this.#heads.timeout = o.headersTimeout;
     // Counted per client by ClientConnections, which makes room rather than refuse.
     this.#clients.limits = { maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient };
+    if (o.trustedProxies.length === 0) this.#trusted = undefined;
+    else {
+      const list = new net.BlockList();
+      for (const p of o.trustedProxies) list.addSubnet(p.address, p.bits, p.family);
+      this.#trusted = list;
+    }
   }
 
   /** Binds the public address, and the reroute listener on a free loopback port. */
@@ -110,6 +173,23 @@ export class Router {
       });
     });
     await this.#reroute.listen();
+  }
+
+  /** Binds the TLS listener's address. */
+  async listenTls(host: string, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.tlsListener.once('error', reject);
+      this.tlsListener.listen(port, host, () => {
+        this.tlsListener.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The TLS listener's choices changed (reload, a new certificate). */
+  setTls(tls: RouterTls): void {
+    this.#tls = tls;
+    this.#hellos.timeout = tls.handshakeTimeout;
   }
 
   /** Where workers send requests that are not their tenant's. */
@@ -152,6 +232,7 @@ export class Router {
    */
   async close(timeout: number): Promise<void> {
     this.listener.close();
+    if (this.tlsListener.listening) this.tlsListener.close();
     const deadline = Date.now() + timeout;
     while (this.#clients.local > 0 && Date.now() < deadline) {
       this.#proxy.server.closeIdleConnections();
@@ -160,6 +241,7 @@ export class Router {
     this.#proxy.server.closeAllConnections();
     this.#clients.closeLocal();
     this.#heads.close();
+    this.#hellos.close();
     this.#oneShot.close();
   }
 
@@ -174,7 +256,8 @@ export class Router {
 
   /** A new client connection: admitted or refused, then its first head read, or straight to the proxy path. */
   #accept(socket: Socket): void {
-    const ticket = this.#clients.admit(socket);
+    const trusted = this.#isTrusted(socket);
+    const ticket = this.#clients.admit(socket, !trusted);
     if (typeof ticket === 'number') {
       // A refused socket never reaches a parser. Written now (a fresh socket's
       // first write goes straight out), then cut.
@@ -183,18 +266,153 @@ export class Router {
       socket.destroy();
       return this.#refused(ticket);
     }
-    if (!this.#options.handoff || !this.#open) return this.#proxy.take(socket);
+    ticket.trusted = trusted;
+    // A front's PROXY header is read first, whatever the path.
+    if ((!this.#options.handoff && !trusted) || !this.#open) return this.#proxy.take(socket);
     // Errors after this point are the proxy path's or the worker's to handle.
     socket.on('error', ignore);
     this.#heads.read(socket, ticket);
   }
 
+  /** Whether the peer is one of router.trustedProxies. */
+  #isTrusted(socket: Socket): boolean {
+    const list = this.#trusted;
+    if (!list || !socket.remoteAddress) return false;
+    return list.check(socket.remoteAddress, socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4');
+  }
+
+  /**
+   * Before the first request or ClientHello: a trusted front's PROXY header
+   * names the client (counted as that client's from now on); a trusted front
+   * that sent none is an HTTP front, served request by request (plain
+   * listener). Returns the bytes after the header, or undefined when the
+   * connection was refused.
+   */
+  #proxied(socket: Socket, ticket: Ticket, bytes: Buffer, settled: Settled<unknown>, tls: boolean): Buffer | undefined {
+    if ('badProxy' in settled) {
+      this.#options.log.debug({ reason: settled.badProxy }, 'a malformed PROXY header');
+      if (tls) socket.destroy();
+      else answerAndClose(socket, 400, { body: 'a malformed PROXY protocol header' });
+      this.#refused(400);
+      return undefined;
+    }
+    if (ticket.proxyRead) return bytes;
+    ticket.proxyRead = true;
+    const { proxy } = settled;
+    if (proxy) {
+      if (proxy.client) {
+        if (!this.#clients.rekey(ticket, proxy.client.address)) {
+          if (tls) socket.destroy();
+          else answerAndClose(socket, 429);
+          this.#refused(429);
+          return undefined;
+        }
+        markClient(socket, { address: proxy.client.address });
+      }
+      return bytes.subarray(proxy.length);
+    }
+    if (ticket.trusted && !tls) {
+      ticket.front = true;
+      markClient(socket, { trusted: true });
+    }
+    return bytes;
+  }
+
+  /** A new connection to the TLS listener: admitted as a plain one is, then its ClientHello read. */
+  #acceptTls(socket: Socket): void {
+    socket.on('error', ignore);
+    const trusted = this.#isTrusted(socket);
+    const ticket = this.#clients.admit(socket, !trusted);
+    // A refusal cannot be an HTTP answer before TLS: the connection is closed.
+    if (typeof ticket === 'number') {
+      socket.destroy();
+      return this.#refused(ticket);
+    }
+    if (!this.#open || !this.#tls) return void socket.destroy();
+    ticket.trusted = trusted;
+    this.#hellos.read(socket, ticket);
+  }
+
+  /**
+   * The ClientHello is read: its server name chooses the tenant, whose worker
+   * gets the socket and these bytes. No name, or a name no tenant has: the
+   * default tenant's, else an unrecognized_name alert; a tenant's host without
+   * a certificate yet: a handshake_failure alert. Never a certificate for a
+   * name the client did not ask for, but the default tenant's.
+   */
+  #clientHello(socket: Socket, ticket: Ticket, read: Buffer, settled: Settled<SettledHello>): void {
+    const bytes = this.#proxied(socket, ticket, read, settled, true);
+    if (bytes === undefined) return;
+    const { scan } = settled as Exclude<Settled<SettledHello>, { badProxy: string }>;
+    const tls = this.#tls!;
+    if (scan.kind === 'plain-http') {
+      answerAndClose(socket, 400, { body: 'this port speaks HTTPS: use an https:// address' });
+      return this.#refused(400);
+    }
+    if (scan.kind === 'invalid') {
+      this.#options.log.debug({ reason: scan.reason }, 'not a TLS ClientHello');
+      return void socket.destroy();
+    }
+    const named = scan.serverName === undefined ? undefined : this.#routes.lookup(scan.serverName);
+    if (named && !tls.certified(scan.serverName!)) return void socket.end(handshakeFailureAlert);
+    const upstream = named ?? (tls.defaultHost === undefined ? undefined : this.#routes.lookup(tls.defaultHost));
+    if (!upstream) return void socket.end(unrecognizedNameAlert);
+    this.#handOffTls(socket, ticket, bytes, upstream).catch((error: unknown) => {
+      this.#options.log.error({ err: error }, 'TLS hand-off failed');
+      socket.destroy();
+    });
+  }
+
+  async #handOffTls(socket: Socket, ticket: Ticket, bytes: Buffer, upstream: Upstream): Promise<void> {
+    const waited = upstream.next(this.#options.queueTimeout);
+    const port = typeof waited === 'object' ? await waited : waited;
+    // No worker within queueTimeout: nothing to answer before TLS; the client may retry.
+    if (port === undefined) return void socket.destroy();
+    if (socket.destroyed) return upstream.done(port);
+    const id = ++this.#lastId;
+    detachFromServer(socket);
+    if (!upstream.handOff(port, id, socket, bytes, true, clientInfo(socket))) {
+      upstream.done(port);
+      return void socket.destroy();
+    }
+    this.#clients.handedOff(ticket, () => upstream.closeConnection(id));
+    this.#remote.set(id, ticket);
+  }
+
   /** The first head is read (or the connection must take the proxy path): choose the path. */
-  #firstHead(socket: Socket, ticket: Ticket, bytes: Buffer, scan: SettledScan): void {
-    if (scan.kind === 'proxy') return this.#proxy.take(socket, bytes);
-    this.#handOff(socket, ticket, bytes, scan.head).catch((error: unknown) => {
+  #firstHead(socket: Socket, ticket: Ticket, read: Buffer, settled: Settled<SettledScan>): void {
+    const bytes = this.#proxied(socket, ticket, read, settled, false);
+    if (bytes === undefined) return;
+    const { scan } = settled as Exclude<Settled<SettledScan>, { badProxy: string }>;
+    if (scan.kind === 'proxy' || !this.#options.handoff) return this.#proxy.take(socket, bytes);
+    const routed = ticket.front ? this.#frontRequest(socket, ticket, bytes, scan.head) : this.#handOff(socket, ticket, bytes, scan.head);
+    routed.catch((error: unknown) => {
       this.#options.log.error({ err: error }, 'hand-off failed');
       socket.destroy();
+    });
+  }
+
+  /**
+   * A request on a trusted front's connection: written to its tenant's worker
+   * over a pooled connection, its response copied back, then the next request
+   * read, whichever tenant it names (one-shot.ts). What the router must answer
+   * or cannot frame this way (an unknown host, a refusal, a chunked body, an
+   * upgrade) takes the proxy path, with the rest of the connection.
+   */
+  async #frontRequest(socket: Socket, ticket: Ticket, bytes: Buffer, head: FirstHead): Promise<void> {
+    const name = normalizeHost(head.host);
+    const upstream = name === undefined ? undefined : this.#routes.lookup(name);
+    if (!upstream || head.upgrade || head.chunked || tenantRefusal(head.method, head.contentLength, { bodyLimit: this.#options.bodyLimit, allowTrace: upstream.site.allowTrace })) {
+      return this.#proxy.take(socket, bytes);
+    }
+    const waited = upstream.next(this.#options.queueTimeout);
+    const port = typeof waited === 'object' ? await waited : waited;
+    if (port === undefined) return this.#proxy.take(socket, bytes, true);
+    if (socket.destroyed) return upstream.done(port);
+    this.#oneShot.forward(socket, head, false, upstream.site.schema, port, () => upstream.done(port), {
+      after: bytes.subarray(head.length),
+      contentLength: head.contentLength,
+      next: (client, rest) => this.#heads.read(client, ticket, rest),
     });
   }
 
@@ -222,7 +440,7 @@ export class Router {
     }
     const id = ++this.#lastId;
     detachFromServer(socket);
-    if (!upstream.handOff(port, id, socket, bytes)) {
+    if (!upstream.handOff(port, id, socket, bytes, false, clientInfo(socket))) {
       upstream.done(port);
       return this.#proxy.take(socket, bytes);
     }

@@ -37,6 +37,7 @@ import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/wor
 import type { Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
+import { TlsState } from './tls-state.ts';
 import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
 import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
@@ -54,6 +55,14 @@ export interface ServiceOptions {
 /** A rejected reload's result, with its error's code and status. */
 function rejected(error: TenantdError): Extract<ReloadResult, { ok: false }> {
   return { ok: false, code: error.code, statusCode: error.statusCode, error: error.message };
+}
+
+/** ms between checks for a new ticket key period. */
+const ticketCheckInterval = 60_000;
+
+/** The HTTPS state of `config`, if it configures tls; throws TENANTD_CERTIFICATE_INVALID. */
+function tlsStateOf(config: Config, secret: CredentialsSecret): TlsState | undefined {
+  return config.tls ? new TlsState(config as Config & { tls: NonNullable<Config['tls']> }, secret) : undefined;
 }
 
 /** Env variables that carry admin credentials: never inherited by a worker. */
@@ -95,6 +104,8 @@ interface Started {
   server: ServerConnections;
   /** Each site's role verifier and its workers' credentials, from the credentials secret (replaced when it rotates). */
   credentials: SiteCredentials;
+  /** Certificates and ticket keys, when tls is configured (replaced at each reload). */
+  tls: TlsState | undefined;
 }
 
 export class Service {
@@ -123,6 +134,9 @@ export class Service {
   #reaper: NodeJS.Timeout | undefined;
   /** Drops data replaced by restores once backup.keepReplaced has passed. */
   #expiry: NodeJS.Timeout | undefined;
+  /** Checks whether a new period of tls.ticketRotation began. */
+  #rotation: NodeJS.Timeout | undefined;
+  #ticketEpoch: number | undefined;
   #stopping = false;
   #starting: Promise<void> | undefined;
   readonly #levels: LogLevels;
@@ -154,6 +168,13 @@ export class Service {
   /** The router's bound address. */
   get address(): AddressInfo {
     return this.#running.router.listener.address() as AddressInfo;
+  }
+
+  /** The TLS listener's bound address (tls.listen). */
+  get tlsAddress(): AddressInfo {
+    const address = this.#running.router.tlsListener.address();
+    if (!address || typeof address === 'string') throw new Error('the service has no TLS listener (tls.listen)');
+    return address;
   }
 
   /** The admin API's bound address. */
@@ -204,6 +225,12 @@ export class Service {
     await router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
       throw new errors.ListenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
     });
+    if (config.tls) {
+      const { host, port } = config.tls.listen;
+      await router.listenTls(host, port).catch((error: NodeJS.ErrnoException) => {
+        throw new errors.ListenFailed('TLS listener', `${host}:${port}`, error.code ?? error.message);
+      });
+    }
 
     const database = await openDatabase(config, {
       onProgress: (m) => log.info(m),
@@ -219,8 +246,11 @@ export class Service {
     const monitor = new DatabaseMonitor(database.adminUrl, (state) => this.#databaseChanged(state));
     parts.monitor = monitor;
     monitor.start();
-    const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
-    this.#started = { database, provisioner, monitor, router, server, credentials };
+    const secret = CredentialsSecret.read(config.database.secretFile, true);
+    const credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
+    const tls = tlsStateOf(config, secret);
+    if (tls) router.setTls(tls.router);
+    this.#started = { database, provisioner, monitor, router, server, credentials, tls };
     this.#live.limit = liveLimit(config, server);
     const budget = connectionBudget(config.database, server);
     log.info({ serverMaxConnections: server.server, budget, maxLive: this.#live.limit }, 'connection budget');
@@ -247,6 +277,10 @@ export class Service {
     void this.#dropExpiredCopies();
     this.#expiry = setInterval(() => void this.#dropExpiredCopies(), 3_600_000);
     this.#expiry.unref();
+    // Session ticket keys change with each period of tls.ticketRotation.
+    this.#ticketEpoch = tls?.epoch();
+    this.#rotation = setInterval(() => this.#rotateTickets(), ticketCheckInterval);
+    this.#rotation.unref();
     this.#routing = true;
     const statuses = this.status();
     const notServing = statuses.filter((s) => !serves(s.state));
@@ -343,8 +377,18 @@ export class Service {
         migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
         limits: clientLimitsOf(config, this.#running.router),
+        tls: this.#running.tls?.forSite(spec),
       },
     });
+  }
+
+  /** A new period of tls.ticketRotation: every tenant's workers get its new ticket keys. */
+  #rotateTickets(): void {
+    const tls = this.#started?.tls;
+    if (!tls || tls.epoch() === this.#ticketEpoch) return;
+    this.#ticketEpoch = tls.epoch();
+    for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.setTls(tls.forSite(site.site));
+    this.#log.info('TLS session ticket keys rotated');
   }
 
   /** Lets a group finish its requests and exit, without holding up the caller. */
@@ -411,6 +455,15 @@ export class Service {
     // is compiled again (a syntax error rejects the reload here), so a changed
     // source is never served from an old build.
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
+    // Certificate files read again: a changed one is picked up, a bad one rejects the reload.
+    let tls: TlsState | undefined;
+    try {
+      tls = tlsStateOf(loaded, secret);
+    } catch (error) {
+      if (!(error instanceof TenantdError)) throw error;
+      this.#log.error({ err: error }, 'reload rejected; the running config stays');
+      return rejected(error);
+    }
     const app = await bundle(loaded.app, 'app');
     const unavailable = new Set([...this.#sites].filter(([, site]) => site instanceof UnavailableSite).map(([schema]) => schema));
     const plan = planReload(current, loaded, { rotated: !secret.equals(this.#running.credentials.secret), appChanged: app !== this.#app, unavailable });
@@ -421,13 +474,17 @@ export class Service {
     const running = this.#running;
     const { router, provisioner, database, server } = running;
     const previous = { credentials: running.credentials, app: this.#app };
+    const previousTls = running.tls;
     running.credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
+    // Without tls.listen (added by this reload: a restart binds it), the state still follows the files.
+    running.tls = tls;
     this.#app = app;
     let started: Map<string, ServedSite>;
     try {
       started = await this.#startSites(next, [...plan.added, ...plan.changed]);
     } catch (error) {
       running.credentials = previous.credentials;
+      running.tls = previousTls;
       this.#app = previous.app;
       throw error;
     }
@@ -440,6 +497,11 @@ export class Service {
     router.setRoutes(routesOf(sites));
     router.setLimits(limitsOf(next));
     for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, router));
+    if (tls) {
+      // Unchanged sites' workers get the certificates as they are now (a renewed file, say).
+      for (const site of sites.values()) if (site instanceof WorkerGroup && !started.has(site.site.schema)) site.setTls(tls.forSite(site.site));
+      router.setTls(tls.router);
+    }
     this.#starts.limit = next.workers.startConcurrency;
     this.#live.limit = liveLimit(next, server);
     this.#sites = sites;
@@ -520,6 +582,7 @@ export class Service {
     await this.#reloads;
     clearInterval(this.#reaper);
     clearInterval(this.#expiry);
+    clearInterval(this.#rotation);
     const { admin, forwarder, router, monitor, provisioner, database } = this.#parts;
     if (router) await router.close(this.#config.workers.stopTimeout);
     // Handed-off connections close while every group still routes: a request on

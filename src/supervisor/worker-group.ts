@@ -4,7 +4,9 @@
 // port of the least busy ready worker.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
 import type { Site } from '../config/config.ts';
 import { LiveWorkers } from './live-workers.ts';
 import { StartGate } from './start-gate.ts';
@@ -137,15 +139,21 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
   }
 
   /** Gives client connection `id` to the worker on `port` (from next(), whose count it ends). */
-  handOff(port: number, id: number, socket: Socket, bytes: Buffer): boolean {
+  handOff(port: number, id: number, socket: Socket, bytes: Buffer, tls = false, client?: ClientInfo): boolean {
     const slot = this.#byPort.get(port);
-    if (!slot?.handOff(id, socket, bytes)) return false;
+    if (!slot?.handOff(id, socket, bytes, tls, client)) return false;
     this.done(port);
     return true;
   }
 
   closeConnection(id: number): void {
     for (const slot of this.#slots) slot.closeConnection(id);
+  }
+
+  /** The tenant's certificates or ticket keys changed: every worker, and every worker started from now on, gets them. */
+  setTls(tls: TenantTls): void {
+    this.#options.start = { ...this.#options.start, tls };
+    for (const slot of this.#slots) slot.setTls(tls);
   }
 
   /** The router's limits changed: every worker, and every worker started from now on, gets them. */

@@ -3,7 +3,9 @@
 // tracks its state and requests in flight, and restarts it with backoff when it
 // exits unasked.
 import type { Socket } from 'node:net';
+import type { ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
 import { isWorkerMessage, type WorkerMessage } from '../worker/worker-messages.ts';
 import { backoffDelay, healthyAfter } from '../base/backoff.ts';
 import type { LiveSlot } from './live-workers.ts';
@@ -27,6 +29,9 @@ export interface SlotOwner {
   retire(slot: WorkerSlot, why: 'idle' | 'evicted'): void;
 }
 
+
+/** Connections waiting to be handed to one worker (each waits for the one before to be acknowledged, ~145 µs). */
+export const maxSending = 256;
 export class WorkerSlot implements LiveSlot {
   state: WorkerState = 'starting';
   /** Requests in flight on the proxy path (the router says when each is done). */
@@ -35,6 +40,8 @@ export class WorkerSlot implements LiveSlot {
   readonly connections = new Set<number>();
   /** Sockets sent to the worker whose message is not written yet: closed here if the worker dies first. */
   readonly #sending = new Set<Socket>();
+  /** The start message was sent to the current process (later messages are safe). */
+  #startSent = false;
   lastActive = Date.now();
   /** ms timestamp when its current start began (forked). */
   startedAt = 0;
@@ -104,6 +111,7 @@ export class WorkerSlot implements LiveSlot {
     }
     const handle = fork();
     this.#handle = handle;
+    this.#startSent = false;
     if (this.#options.follow) {
       const { stdout, stderr } = handle.process;
       if (stdout) this.#options.follow(stdout);
@@ -139,7 +147,9 @@ export class WorkerSlot implements LiveSlot {
       if (!isWorkerMessage(raw)) return;
       const message: WorkerMessage = raw;
       if (message.type === 'booted') {
-        handle.send({ ...start, port });
+        // What changed since this worker was forked (certificates) is in the options now.
+        handle.send({ ...start, tls: this.#options.start.tls, port });
+        this.#startSent = true;
       } else if (message.type === 'ready') {
         release();
         clearTimeout(this.#timer);
@@ -183,16 +193,19 @@ export class WorkerSlot implements LiveSlot {
   }
 
   /** Gives client connection `id` to the worker; false, with the socket untouched, when there is no worker to take it. */
-  handOff(id: number, socket: Socket, bytes: Buffer): boolean {
+  handOff(id: number, socket: Socket, bytes: Buffer, tls = false, client?: ClientInfo): boolean {
     const handle = this.#handle;
     if (!handle || this.state !== 'ready') return false;
+    // Node sends handles one at a time, each after the worker acknowledged the
+    // one before: past this many waiting, refuse rather than hold descriptors.
+    if (this.#sending.size >= maxSending) return false;
     // keepOpen: this process closes its copy of the socket itself, once the
     // message (and the descriptor with it) is written. Without it, Node closes
     // its copy only when the worker acknowledges, and never if the worker dies
     // first: the client would wait forever. Closing a copy in flight is safe:
     // the kernel holds the connection for the worker's copy.
     this.#sending.add(socket);
-    handle.send({ type: 'connection', id, head: bytes.toString('base64') }, socket, { keepOpen: true }, (error) => {
+    handle.send({ type: 'connection', id, head: bytes.toString('base64'), ...(tls ? { tls: true as const } : {}), ...(client ? { client } : {}) }, socket, { keepOpen: true }, (error) => {
       this.#sending.delete(socket);
       socket.destroy();
       if (error) this.#options.log.warn({ workerPid: this.pid, err: error }, 'a connection could not be handed to the worker');
@@ -204,6 +217,12 @@ export class WorkerSlot implements LiveSlot {
 
   closeConnection(id: number): void {
     if (this.connections.has(id)) this.#handle?.send({ type: 'close-connection', id });
+  }
+
+  /** The tenant's certificates or ticket keys changed: tell the worker (a worker starting later gets them in its start message). */
+  setTls(tls: TenantTls): void {
+    // Before its start message, a worker would take this for it: the start message carries them.
+    if (this.#handle && this.#startSent && this.state !== 'stopping' && this.state !== 'stopped') this.#handle.send({ type: 'tls', tls });
   }
 
   /** The router's limits changed: tell the worker (a worker starting later gets them in its start message). */

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
+import { clientAddress, clientOf, markClient, type ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { headRefusal, refuse, sweepInterval, tenantRefusal, type Refusal } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
@@ -19,8 +20,10 @@ import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http
 import { HostTable, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { SlotList } from '../http/slot-list.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
 import { HandedOffResponse } from './handed-off-response.ts';
 import { reroute } from './reroute.ts';
+import { TlsTerminator } from './tls-terminator.ts';
 
 /** ms between reports of request counts to the primary (the scrape reads the last). */
 const reportInterval = 100;
@@ -56,6 +59,8 @@ export interface HandedOffOptions {
   /** The application's server, whose 'upgrade' listeners get WebSocket requests. */
   appServer: http.Server;
   limits: ClientLimits;
+  /** The tenant's certificates and keys, when the router has a TLS listener. */
+  tls?: TenantTls | undefined;
   log: Logger;
   report: (report: HandedOffReport) => void;
 }
@@ -85,11 +90,16 @@ interface Exchange {
   slot: number;
 }
 
+/** A request on a TLS connection for a host its certificate was not chosen for. */
+const misdirected: Refusal = { status: 421, message: 'this connection serves another host: open a new connection for it' };
+
 /** Drops a socket error (the close that follows ends what it concerns). */
 function ignore(): void {}
 
 /** On a socket: the last Host value found to be this tenant's (a keep-alive client sends the same one each time). */
 const knownHost = Symbol('tenantd.knownHost');
+/** On a TLS socket: the id of the connection the router handed off. */
+const connectionId = Symbol('tenantd.connectionId');
 /** On a socket: requests on it not yet answered, and when the last one was (performance.now()). */
 const activity = Symbol('tenantd.activity');
 type Marked = Socket & { [knownHost]?: string; [activity]?: { busy: number; since: number } };
@@ -100,6 +110,8 @@ export class HandedOff {
   readonly #options: HandedOffOptions;
   #limits: ClientLimits;
   readonly #sockets = new Map<number, Socket>();
+  /** Terminates the connections of the TLS listener; undefined until the primary sends certificates. */
+  #tls: TlsTerminator | undefined;
   /** The exchanges the application holds (a SlotList: a Set would hash each new one). */
   readonly #exchanges = new SlotList<Exchange>();
   #counts: RequestCounts = emptyCounts();
@@ -166,6 +178,30 @@ export class HandedOff {
       }
     });
     this.setLimits(options.limits);
+    if (options.tls) this.setTls(options.tls);
+  }
+
+  /** The tenant's certificates or ticket keys changed (or were first sent). */
+  setTls(config: TenantTls): void {
+    if (this.#tls) return this.#tls.update(config);
+    this.#tls = new TlsTerminator(this.#options.schema, config, (socket) => {
+      try {
+        this.#secure(socket);
+      } catch (error) {
+        this.#fault(error, socket);
+      }
+    }, this.#options.log);
+  }
+
+  /** A TLS connection whose handshake finished: its requests are served as a plain connection's. */
+  #secure(socket: Socket): void {
+    // Node's TLS socket keeps the raw one it wraps as _parentWrap (a private
+    // field, stable through Node 24): the id is on it.
+    const raw = (socket as unknown as { _parentWrap?: Socket & { [connectionId]?: number } })._parentWrap;
+    const id = raw?.[connectionId];
+    if (id !== undefined && this.#sockets.has(id)) this.#sockets.set(id, socket);
+    markClient(socket, (raw as { [clientOf]?: ClientInfo } | undefined)?.[clientOf]);
+    this.#server.emit('connection', socket);
   }
 
   setLimits(limits: ClientLimits): void {
@@ -177,19 +213,28 @@ export class HandedOff {
     this.#timeoutTimer = setInterval(() => this.#expire(), sweepInterval(limits.upstreamTimeout)).unref();
   }
 
-  /** Takes connection `id` from the router: `head` is what it read of the socket already. */
-  accept(id: number, socket: Socket, head: Buffer): void {
-    if (this.#draining) {
+  /**
+   * Takes connection `id` from the router: `head` is what it read of the socket
+   * already; `tls`: it came to the TLS listener (`head` is its ClientHello);
+   * `client`: what a trusted front's PROXY header said of the client.
+   */
+  accept(id: number, socket: Socket, head: Buffer, tls = false, client?: ClientInfo): void {
+    if (this.#draining || (tls && !this.#tls)) {
       socket.destroy();
       this.#closed.push(id);
       return this.#schedule(closeReportDelay);
     }
+    markClient(socket, client);
     this.#sockets.set(id, socket);
     socket.once('close', () => {
       this.#sockets.delete(id);
       this.#closed.push(id);
       this.#schedule(closeReportDelay);
     });
+    if (tls) {
+      (socket as Socket & { [connectionId]?: number })[connectionId] = id;
+      return this.#tls!.accept(socket, head);
+    }
     if (head.length > 0) socket.unshift(head);
     this.#server.emit('connection', socket);
   }
@@ -269,15 +314,28 @@ export class HandedOff {
     const refusal = headRefusal(req, this.#limits);
     if (refusal) return refusal;
     const url = req.url ?? '';
-    if (!url.startsWith('/')) return 'foreign';
-    const host = req.headers.host!;
     const socket = req.socket as Marked;
+    const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+    if (!url.startsWith('/')) return encrypted && url !== '*' && !this.#ownsAbsolute(url) ? misdirected : 'foreign';
+    const host = req.headers.host!;
     if (socket[knownHost] === host) return 'ours';
     const name = normalizeHost(host);
     if (name === undefined) return { status: 400, message: 'malformed Host header' };
-    if (!this.#hosts.lookup(name)) return 'foreign';
+    // On a TLS connection, another tenant's Host is never served: the
+    // certificate was this tenant's (RFC 9110 §15.5.20).
+    if (!this.#hosts.lookup(name)) return encrypted ? misdirected : 'foreign';
     socket[knownHost] = host;
     return 'ours';
+  }
+
+  /** An absolute-form target naming one of this tenant's hosts. */
+  #ownsAbsolute(url: string): boolean {
+    try {
+      const name = normalizeHost(new URL(url).host);
+      return name !== undefined && this.#hosts.lookup(name) !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** X-Forwarded-* and X-Request-Id, as the router sets them on the proxy path. */
@@ -391,7 +449,7 @@ export class HandedOff {
     const durationMs = now - x.started;
     // The access entry only when it is logged: the counts need none.
     const entry: AccessEntry | undefined = this.#limits.accessLog
-      ? { tenant: x.tenant, method: req.method ?? '', path: pathOf(req.url), status, bytes: x.aborted ? 0 : res.bodyBytes, durationMs, requestId: x.requestId }
+      ? { tenant: x.tenant, method: req.method ?? '', path: pathOf(req.url), status, bytes: x.aborted ? 0 : res.bodyBytes, durationMs, requestId: x.requestId, client: clientAddress(x.socket) }
       : undefined;
     this.#count(status, durationMs, entry);
   }

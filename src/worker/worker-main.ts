@@ -46,6 +46,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
   const { db, pool } = createTenantDatabase({ credentials });
   const server = http.createServer();
   let handedOff: HandedOff | undefined;
+  let tls = message.tls;
 
   const stop = async (timeout: number) => {
     await Promise.all([closeGracefully(server, timeout), handedOff?.drain(timeout)]);
@@ -56,10 +57,14 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
   process.on('message', (m: PrimaryMessage, handle?: Socket) => {
     if (m.type === 'stop') stopWorker(m.timeout);
     else if (m.type === 'connection' && handle) {
-      if (handedOff) handedOff.accept(m.id, handle, Buffer.from(m.head, 'base64'));
+      if (handedOff) handedOff.accept(m.id, handle, Buffer.from(m.head, 'base64'), m.tls === true, m.client);
       else handle.destroy();
     } else if (m.type === 'close-connection') handedOff?.close(m.id);
     else if (m.type === 'limits') handedOff?.setLimits(m.limits);
+    else if (m.type === 'tls') {
+      tls = m.tls;
+      handedOff?.setTls(m.tls);
+    }
     else if (m.type === 'drain') void handedOff?.drain(m.timeout);
   });
   // An application that lets a database outage escape as an unhandled rejection
@@ -111,6 +116,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       listener: serve,
       appServer: server,
       limits: message.limits,
+      tls,
       log,
       report: (report) => send({ type: 'report', ...report }),
     });

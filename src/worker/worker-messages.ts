@@ -1,9 +1,11 @@
 // Every message between the primary and a worker: one typed union per direction,
 // imported by both sides.
 import type { TenantCredentials } from '../db/tenant-credentials.ts';
+import type { ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import type { RequestCounts } from '../http/request-stats.ts';
 import type { AppSite } from '../app/app-context.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
 
 export type PrimaryMessage =
   /** Sent once after fork: what to serve and with which (tenant-only) credentials. */
@@ -20,12 +22,18 @@ export type PrimaryMessage =
     port: number;
     /** The router's limits, for connections handed to the worker. */
     limits: ClientLimits;
+    /** This tenant's certificates and ticket keys, when the router has a TLS listener. */
+    tls?: TenantTls | undefined;
   }
   /**
    * Sent with a client socket: serve connection `id`. `head` (base64) is what the
-   * router read of it already, to be put back before the worker's parser reads.
+   * router read of it already, to be put back before the worker's parser reads;
+   * `tls`: from the TLS listener, `head` being its ClientHello; `client`: the
+   * client's address a trusted front's PROXY header gave.
    */
-  | { type: 'connection'; id: number; head: string }
+  | { type: 'connection'; id: number; head: string; tls?: true; client?: ClientInfo }
+  /** This tenant's certificates or ticket keys changed. */
+  | { type: 'tls'; tls: TenantTls }
   /** Close handed-off connection `id` (the router needs the room). */
   | { type: 'close-connection'; id: number }
   /** The router's limits changed (reload). */

@@ -1,0 +1,63 @@
+// The service's HTTPS state: the certificates read from tls.certificates (again
+// at each reload, so changed files are picked up), what each tenant's workers
+// get of them, the router's choices, and each tenant's session ticket keys:
+// derived from the credentials secret, the tenant and the current period of
+// tls.ticketRotation, so that every node gives the same keys (a ticket resumes
+// on any node) and no tenant's keys open another's tickets.
+import type { Config, Site } from '../config/config.ts';
+import type { CredentialsSecret } from '../db/credentials-secret.ts';
+import type { RouterTls } from '../router/router.ts';
+import { certificateFor, certificatesOf, loadCertificates, type LoadedCertificate } from '../tls/certificates.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
+
+type TlsConfig = NonNullable<Config['tls']>;
+
+export class TlsState {
+  readonly #config: TlsConfig;
+  readonly #certificates: LoadedCertificate[];
+  readonly #secret: CredentialsSecret;
+  readonly #defaultHost: string | undefined;
+
+  /** Reads every certificate file; throws TENANTD_CERTIFICATE_INVALID naming the first bad one. */
+  constructor(config: Config & { tls: TlsConfig }, secret: CredentialsSecret) {
+    this.#config = config.tls;
+    this.#secret = secret;
+    this.#certificates = loadCertificates(config.tls.certificates, '/');
+    const fallback = config.tenants.find((t) => t.schema === config.tls.defaultTenant);
+    this.#defaultHost = fallback?.hosts.find((h) => !h.startsWith('*.'));
+  }
+
+  /** The period of tls.ticketRotation that `now` falls in. */
+  epoch(now = Date.now()): number {
+    return Math.floor(now / this.#config.ticketRotation);
+  }
+
+  /** What `site`'s workers get: its certificates only, its ticket keys for this period. */
+  forSite(site: Site, now = Date.now()): TenantTls {
+    return {
+      certificates: certificatesOf(this.#certificates, site.hosts).pems,
+      ticketKeys: this.#secret.derive(`tls-ticket\0${site.schema}\0${this.epoch(now)}`).subarray(0, 48).toString('base64'),
+      handshakeTimeout: this.#config.handshakeTimeout,
+    };
+  }
+
+  /** The hosts of `site` no certificate covers (their handshakes are refused). */
+  uncovered(site: Site): string[] {
+    return certificatesOf(this.#certificates, site.hosts).uncovered;
+  }
+
+  /** The router's choices: which names have a certificate, the default tenant's host. */
+  get router(): RouterTls {
+    const certificates = this.#certificates;
+    return {
+      certified: (host) => certificateFor(certificates, host) !== undefined,
+      defaultHost: this.#defaultHost,
+      handshakeTimeout: this.#config.handshakeTimeout,
+    };
+  }
+
+  /** Every certificate: its names, its file and when it expires. */
+  get certificates(): readonly LoadedCertificate[] {
+    return this.#certificates;
+  }
+}

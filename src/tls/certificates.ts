@@ -1,0 +1,100 @@
+// Certificates from files (tls.certificates): each read, its key checked against
+// it, its names taken from its subjectAltName; then each tenant given only the
+// certificates that cover one of its hosts. A bad file is one line naming it.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { errors } from '../base/errors.ts';
+
+/** One certificate as a worker gets it: PEM text of the chain and of its key. */
+export interface CertificatePem {
+  cert: string;
+  key: string;
+}
+
+export interface LoadedCertificate extends CertificatePem {
+  /** Where it came from (the config's path), for messages. */
+  source: string;
+  /** Its DNS names, lower-cased; `*.example.com` for a wildcard. */
+  names: readonly string[];
+  /** When it expires (ms since the epoch). */
+  notAfter: number;
+}
+
+/** Reads and checks every configured pair; paths are relative to `folder` (the config file's). */
+export function loadCertificates(pairs: readonly { cert: string; key: string }[], folder: string): LoadedCertificate[] {
+  return pairs.map((pair) => {
+    const certFile = path.resolve(folder, pair.cert);
+    const keyFile = path.resolve(folder, pair.key);
+    const read = (file: string) => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (error) {
+        throw new errors.CertificateInvalid(file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message);
+      }
+    };
+    const cert = read(certFile);
+    const key = read(keyFile);
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(cert);
+    } catch (error) {
+      throw new errors.CertificateInvalid(certFile, `not a PEM certificate (${(error as Error).message})`);
+    }
+    let privateKey;
+    try {
+      privateKey = createPrivateKey(key);
+    } catch (error) {
+      throw new errors.CertificateInvalid(keyFile, `not a PEM private key (${(error as Error).message})`);
+    }
+    if (!x509.checkPrivateKey(privateKey)) throw new errors.CertificateInvalid(keyFile, `not the key of ${certFile}`);
+    const names = namesOf(x509);
+    if (names.length === 0) throw new errors.CertificateInvalid(certFile, 'it names no DNS host (subjectAltName)');
+    return { cert, key, source: certFile, names, notAfter: Date.parse(x509.validTo) };
+  });
+}
+
+/** The DNS names of a certificate's subjectAltName, lower-cased. */
+export function namesOf(x509: X509Certificate): string[] {
+  const san = x509.subjectAltName ?? '';
+  return san.split(/,\s*/).filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4).toLowerCase());
+}
+
+/**
+ * Whether certificate name `name` covers host `host` (RFC 6125 §6.4.3: a
+ * wildcard stands for one whole left-most label). A configured wildcard host
+ * is covered by the same wildcard only.
+ */
+export function covers(name: string, host: string): boolean {
+  if (name === host) return true;
+  if (!name.startsWith('*.') || host.startsWith('*.')) return false;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === name.slice(2);
+}
+
+/** The certificate for `host`: an exact name first, then a wildcard, the one expiring last among equals. */
+export function certificateFor(certificates: readonly LoadedCertificate[], host: string): LoadedCertificate | undefined {
+  let best: LoadedCertificate | undefined;
+  let bestExact = false;
+  for (const c of certificates) {
+    const exact = c.names.includes(host);
+    if (!exact && !c.names.some((n) => covers(n, host))) continue;
+    if (!best || (exact && !bestExact) || (exact === bestExact && c.notAfter > best.notAfter)) {
+      best = c;
+      bestExact = exact;
+    }
+  }
+  return best;
+}
+
+/** What one tenant's workers get: the certificates of its hosts, each once, and the hosts none covers. */
+export function certificatesOf(certificates: readonly LoadedCertificate[], hosts: readonly string[]): { pems: CertificatePem[]; uncovered: string[] } {
+  const chosen = new Set<LoadedCertificate>();
+  const uncovered: string[] = [];
+  for (const host of hosts) {
+    const c = certificateFor(certificates, host);
+    if (c) chosen.add(c);
+    else uncovered.push(host);
+  }
+  return { pems: [...chosen].map(({ cert, key }) => ({ cert, key })), uncovered };
+}

@@ -1,0 +1,40 @@
+// What a worker needs to terminate TLS for its tenant, as the primary sends it
+// (over IPC, with the start message and again when it changes): that tenant's
+// certificates only, its own session ticket keys and session id context, and
+// the listener's protocol rules. And the TLS options every worker applies.
+import type tls from 'node:tls';
+import type { CertificatePem } from './certificates.ts';
+
+export interface TenantTls {
+  /** The certificates covering the tenant's hosts; the first serves a client that names no host. */
+  certificates: CertificatePem[];
+  /** 48 bytes (base64) for session tickets, this tenant's alone: a ticket from another tenant resumes nothing here. */
+  ticketKeys: string;
+  /** ms a client has to finish its handshake. */
+  handshakeTimeout: number;
+}
+
+/**
+ * Mozilla's "intermediate" configuration (TLS 1.2 ciphers; TLS 1.3's are
+ * OpenSSL's defaults, all of them good): forward secrecy and AEAD only.
+ */
+export const intermediateCiphers = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** The options of every tenant's TLS server, but for its certificates and keys. */
+export function serverOptions(schema: string, config: TenantTls): tls.TlsOptions {
+  return {
+    minVersion: 'TLSv1.2',
+    ciphers: intermediateCiphers,
+    honorCipherOrder: false,
+    ALPNProtocols: ['http/1.1'],
+    handshakeTimeout: config.handshakeTimeout,
+    // A session id from one tenant's cache is never resumed by another's.
+    sessionIdContext: schema.slice(0, 32),
+    ticketKeys: Buffer.from(config.ticketKeys, 'base64'),
+  };
+}
