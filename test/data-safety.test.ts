@@ -216,7 +216,7 @@ test('a clone serves its own copy of the template: writes to one do not show in 
   for (const title of ['welcome', 'read the guide']) await addTask(s, 'template', title);
   const clone = await runCli(['tenants', 'clone', 'template', 'signup1', '--host', 'signup1.test', '-c', s.configFile]);
   assert.equal(clone.code, 0, clone.stderr);
-  assert.match(clone.stdout, /^cloned template to signup1 \(2 rows, [\d.]+ s\): wrote .*signup1\.yaml; reloaded: it serves\n$/);
+  assert.match(clone.stdout, /^cloned template to signup1 \(2 rows, [\d.]+ s\): wrote .*signup1\.yaml; it serves\n$/);
   assert.equal(readFileSync(path.join(s.dir, 'tenants.d', 'signup1.yaml'), 'utf8'), 'schema: signup1\nhosts:\n  - signup1.test\n');
   assert.deepEqual(await titles(s, 'signup1'), ['read the guide', 'welcome']);
   await addTask(s, 'signup1', 'mine');
@@ -231,4 +231,15 @@ test('a clone serves its own copy of the template: writes to one do not show in 
   assert.equal((await runCli(['tenants', 'clone', 'template', 'signup1', '--host', 'x.test', '-c', s.configFile])).code, 2);
   assert.equal((await runCli(['tenants', 'clone', 'nosuch', 'signup2', '--host', 'signup2.test', '-c', s.configFile])).code, 2);
   assert.ok(!existsSync(path.join(s.dir, 'tenants.d', 'signup2.yaml')));
+  // The running service added the one site: a reload of the files finds nothing new.
+  const reloaded = await runCli(['reload', '-c', s.configFile]);
+  assert.equal(reloaded.code, 0, reloaded.stderr);
+  assert.match(reloaded.stdout, /^reloaded: added none; removed none; changed none\n/);
+  // With the service stopped, the command clones by itself; the next start serves it.
+  s.child.kill('SIGTERM');
+  await s.exited;
+  const offline = await runCli(['tenants', 'clone', 'template', 'signup3', '--host', 'signup3.test', '-c', s.configFile]);
+  assert.equal(offline.code, 0, offline.stderr);
+  assert.match(offline.stdout, /wrote .*signup3\.yaml; the service is not running: its next start serves it\n$/);
+  assert.equal((await query(s.db.superUrl, 'select count(*)::int as n from signup3.tasks')).rows[0].n, 3);
 });

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
+import type { CloneRequest, CloneResult, Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
@@ -13,6 +13,8 @@ export interface AdminTarget {
   reload(): Promise<ReloadResult>;
   /** Replaces one tenant's workers. */
   restart(schema: string): Promise<RestartResult>;
+  /** Makes a new tenant from another, with its data, and serves it. */
+  clone(request: CloneRequest): Promise<CloneResult>;
   metrics(): string;
 }
 
@@ -73,8 +75,20 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
         );
         return;
       }
+      case 'POST /clone': {
+        req.resume();
+        const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+        const from = query.get('from');
+        const to = query.get('to');
+        if (!from || !to) return json(res, 400, { ok: false, error: 'name the template and the new tenant: POST /clone?from=<schema>&to=<schema>&host=<host>' });
+        target.clone({ from, to, hosts: query.getAll('host'), name: query.get('name') ?? undefined }).then(
+          (result) => json(res, result.ok ? 200 : result.statusCode, result),
+          (error: unknown) => json(res, 500, { ok: false, error: (error as Error).message }),
+        );
+        return;
+      }
       default: {
-        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart'].includes(path ?? '');
+        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart', '/clone'].includes(path ?? '');
         return json(res, known ? 405 : 404, { error: known ? 'method not allowed' : 'not found' });
       }
     }

@@ -46,6 +46,19 @@ export type ReloadResult =
   /** A rejected reload: the running config stays. `code` and `statusCode` are the error's (TENANTD_CONFIG_INVALID, 422, say). */
   | { ok: false; code: string; statusCode: number; error: string };
 
+/** What POST /clone answers: the new tenant made from the template, written to tenantsDir and served; or why not. */
+export type CloneResult =
+  | { ok: true; schema: string; rows: number; file: string; ms: number }
+  | { ok: false; code: string; statusCode: number; error: string };
+
+/** POST /clone's query: the template, the new schema, its hosts (repeated) and display name. */
+export interface CloneRequest {
+  from: string;
+  to: string;
+  hosts: string[];
+  name?: string | undefined;
+}
+
 /** What POST /restart?tenant=S answers: the site's workers replaced, or why not. */
 export type RestartResult =
   | { ok: true; restarted: string }

@@ -98,6 +98,8 @@ export const errors = {
     `no tenant ${schema} in the registry`),
   CertificateInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
     `tls.certificates: ${file}: ${reason}`),
+  CloneFailed: define('TENANTD_CLONE_FAILED', 422, (reason: string) =>
+    `the running service did not clone: ${reason}`),
   RestartFailed: define('TENANTD_RESTART_FAILED', 503, (schema: string, reason: string) =>
     `tenant ${schema}'s workers could not restart (${reason}); the old ones serve`),
   ServiceUnreachable: define('TENANTD_SERVICE_UNREACHABLE', 503, (address: string, reason: string) =>

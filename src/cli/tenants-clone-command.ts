@@ -1,58 +1,51 @@
 // tenantd tenants clone <from> <to> --host H: a new tenant made from another
-// (a template) with its data, written to the config (tenantsDir/<to>.yaml)
-// and served after a reload of the running service.
+// (a template) with its data, written to the config (tenantsDir/<to>.yaml) and
+// served. With the service running, the service does it (POST /clone): it
+// holds the connections and the config already, and adds the one site without
+// reading the whole config again. Without it, the command does it and the
+// next start serves it.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { stringify } from 'yaml';
-import { errors } from '../base/errors.ts';
-import { isTenantSchemaName } from '../base/schema-name.ts';
-import { hostName } from '../config/config-schema.ts';
-import type { Site } from '../config/config.ts';
+import { errorClassOf, errors } from '../base/errors.ts';
 import { CredentialsSecret } from '../db/credentials-secret.ts';
-import { cloneTenant } from '../data/clone-tenant.ts';
+import { cloneFile, cloneSite, cloneTenant } from '../data/clone-tenant.ts';
 import { SiteCredentials } from '../service/site-credentials.ts';
-import type { ReloadResult } from '../admin/admin-types.ts';
+import type { CloneResult } from '../admin/admin-types.ts';
 import { adminRequest } from './admin-client.ts';
 import type { Command } from './command.ts';
 import { readAdminAddress, readConfig } from './command.ts';
 import { withDatabase } from './with-database.ts';
 
 export const tenantsCloneCommand: Command = {
-  summary: 'make a new tenant from another (a template) with its data, add it to tenantsDir and reload',
+  summary: 'make a new tenant from another (a template) with its data, add it to tenantsDir and serve it',
   usage: '[-c FILE] <from> <to> --host HOST... [--name NAME]',
   options: { host: { type: 'string', multiple: true }, name: { type: 'string' } },
   async run(values, positionals) {
-    const config = readConfig(values);
     if (positionals.length !== 2) throw new errors.Usage('tenants clone takes the template\'s schema and the new one');
     const [from, to] = positionals as [string, string];
-    if (!isTenantSchemaName(to)) throw new errors.SchemaName(to);
-    if (!config.tenants.some((t) => t.schema === from)) throw new errors.Usage(`${from} is not a tenant in the config`);
-    if (config.tenants.some((t) => t.schema === to)) throw new errors.Usage(`${to} is already a tenant in the config`);
-    if (!config.tenantsDir) throw new errors.Usage('the config has no tenantsDir: clone writes the new tenant there');
-    const hosts = ((values.host as string[] | undefined) ?? []).map((raw) => {
-      const parsed = hostName.safeParse(raw);
-      if (!parsed.success) throw new errors.Usage(`--host ${raw}: ${parsed.error.issues[0]!.message}`);
-      return parsed.data;
-    });
-    if (hosts.length === 0) throw new errors.Usage('tenants clone needs at least one --host');
-    const taken = [...config.tenants, ...(config.public ? [config.public] : [])].find((t) => t.hosts.some((h) => hosts.includes(h)));
-    if (taken) throw new errors.Usage(`a --host is already ${taken.schema}'s`);
-    const name = (values.name as string | undefined) ?? to;
-    const site: Site = { schema: to, name, hosts, settings: {}, allowTrace: false, min: config.workers.min, max: config.workers.max };
+    const hosts = (values.host as string[] | undefined) ?? [];
+    const name = values.name as string | undefined;
     const started = performance.now();
+    const query = new URLSearchParams([['from', from], ['to', to], ...hosts.map((h) => ['host', h]), ...(name ? [['name', name]] : [])]);
+    const served = await adminRequest(readAdminAddress(values), 'POST', `/clone?${query}`)
+      .then((reply) => reply.body as CloneResult)
+      .catch((error: unknown) => (error instanceof errors.ServiceUnreachable ? undefined : Promise.reject(error)));
+    if (served) {
+      // The service's error, as the command would have thrown it.
+      if (!served.ok) throw errorClassOf(served.code)?.revive(served.error.replace(`${served.code}: `, '')) ?? new errors.CloneFailed(served.error);
+      process.stdout.write(`cloned ${from} to ${to} (${served.rows} rows, ${((performance.now() - started) / 1000).toFixed(2)} s): wrote ${served.file}; it serves\n`);
+      return 0;
+    }
+    // The service is not running: the clone is made here, served at its next start.
+    const config = readConfig(values);
+    const site = cloneSite(config, from, to, hosts, name);
     const { rows } = await withDatabase(config, (database, provisioner) => {
       const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
       return cloneTenant({ adminUrl: database.adminUrl, provisioner, from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
     });
-    const file = path.join(config.tenantsDir, `${to}.yaml`);
-    writeFileSync(file, stringify({ schema: to, ...(name === to ? {} : { name }), hosts }), { flag: 'wx' });
-    const reloaded = await adminRequest(readAdminAddress(values), 'POST', '/reload')
-      .then((reply) => {
-        const result = reply.body as ReloadResult;
-        return result.ok ? (result.added.includes(to) ? 'reloaded: it serves' : 'reloaded') : `the reload was refused: ${result.error}`;
-      })
-      .catch((error: unknown) => (error instanceof errors.ServiceUnreachable ? 'the service is not running: its next start serves it' : Promise.reject(error)));
-    process.stdout.write(`cloned ${from} to ${to} (${rows} rows, ${((performance.now() - started) / 1000).toFixed(2)} s): wrote ${file}; ${reloaded}\n`);
+    const file = path.join(config.tenantsDir!, `${to}.yaml`);
+    writeFileSync(file, cloneFile(site), { flag: 'wx' });
+    process.stdout.write(`cloned ${from} to ${to} (${rows} rows, ${((performance.now() - started) / 1000).toFixed(2)} s): wrote ${file}; the service is not running: its next start serves it\n`);
     return 0;
   },
 };

@@ -1,7 +1,9 @@
 // The primary process: config → provisioning → supervisor → router. Provisions
 // every site before it routes to it, starts its workers, then its hosts; a reload
 // applies a new config as a difference, through the same steps.
+import { writeFileSync } from 'node:fs';
 import type net from 'node:net';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { ClientLimits } from '../http/client-limits.ts';
@@ -34,7 +36,9 @@ import { dropSideSchema, sideSchemas } from '../data/replace-tenant.ts';
 import { connectionBudget, liveLimit } from '../supervisor/worker-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
-import type { Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
+import type { CloneRequest, CloneResult, Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
+import { cloneFile, cloneSite, cloneTenant } from '../data/clone-tenant.ts';
+import { deepFreeze } from '../config/deep-freeze.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
 import { TlsState } from './tls-state.ts';
@@ -208,6 +212,7 @@ export class Service {
       summary: () => this.summary(),
       reload: () => this.reload(),
       restart: (schema) => this.restart(schema),
+      clone: (request) => this.clone(request),
       metrics: () => this.metricsText(),
     }, this.#levels.child({ component: 'admin' }), config.adminToken);
     await listen(parts.admin, 'admin API', config.admin.host, config.admin.port);
@@ -436,6 +441,36 @@ export class Service {
       this.#log.info({ tenant: schema, restarted: healthy }, healthy ? 'tenant workers restarted' : 'tenant workers could not restart; the old ones serve');
       return failed.length > 0 ? rejected(new errors.RestartFailed(schema, failed[0]!.error)) : { ok: true, restarted: schema };
     }).catch((error: unknown): RestartResult => rejected(error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error))));
+    this.#reloads = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * A new tenant made from another (a template) with its data (the copy engine,
+   * data/clone-tenant.ts), written to tenantsDir and served at once: only that
+   * site is added, without reading the whole config again. In turn with reloads.
+   */
+  clone(request: CloneRequest): Promise<CloneResult> {
+    const run = this.#reloads.then(async (): Promise<CloneResult> => {
+      if (this.#stopping) return rejected(new errors.Stopping());
+      const started = performance.now();
+      const config = this.#config;
+      const site = cloneSite(config, request.from, request.to, request.hosts, request.name);
+      const { provisioner, database, credentials } = this.#running;
+      const { rows } = await cloneTenant({ adminUrl: database.adminUrl, provisioner, from: request.from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
+      const file = path.join(config.tenantsDir!, `${site.schema}.yaml`);
+      writeFileSync(file, cloneFile(site), { flag: 'wx' });
+      const next = deepFreeze({ ...config, tenants: [...config.tenants, site] }) as Config;
+      const outcomes = new Map([...await this.#startSites(next, [site])].map(([schema, served]): [string, Outcome<ServedSite>] => [schema,
+        served instanceof WorkerGroup && serves(served.state) ? { site: served, healthy: true }
+          : { site: served, healthy: false, error: served instanceof UnavailableSite ? served.error : 'workers failed to start' }]));
+      const { sites } = placeSites(next, this.#sites, outcomes, []);
+      this.#running.router.setRoutes(routesOf(sites));
+      this.#sites = sites;
+      this.#config = next;
+      this.#log.info({ tenant: site.schema, from: request.from, rows }, 'tenant cloned');
+      return { ok: true, schema: site.schema, rows, file, ms: Math.round(performance.now() - started) };
+    }).catch((error: unknown): CloneResult => rejected(error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error))));
     this.#reloads = run.catch(() => {});
     return run;
   }
