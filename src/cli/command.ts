@@ -5,7 +5,6 @@ import { parse } from 'yaml';
 import type { Address, Config } from '../config/config.ts';
 import { address } from '../config/config-schema.ts';
 import { defaultConfigFile, loadConfig } from '../config/load-config.ts';
-import { TenantdError } from '../base/errors.ts';
 
 export interface Command {
   summary: string;
@@ -24,25 +23,27 @@ export function readConfig(values: Record<string, unknown>): Config {
 }
 
 /**
- * The admin address of the running service. A config being edited may be invalid
- * (that is what `reload` is about to find out), so only `admin` must be readable.
+ * The admin address of the running service, from the main config file alone
+ * (`admin` and `adminToken` live nowhere else): a config being edited may be
+ * invalid (that is what `reload` is about to find out), and reading every
+ * tenant file of a large tenantsDir would cost the command its speed.
  */
 export function readAdminAddress(values: Record<string, unknown>): { admin: Address; token: string | undefined } {
+  const file = configPath(values);
+  let raw: unknown;
   try {
+    raw = parse(readFileSync(file, 'utf8'));
+  } catch {
+    // Unreadable or not YAML: loadConfig says why, in its words.
     const config = readConfig(values);
     return { admin: config.admin, token: config.adminToken };
-  } catch (error) {
-    if (!(error instanceof TenantdError) || error.code !== 'TENANTD_CONFIG_INVALID') throw error;
-    let raw: unknown;
-    try {
-      raw = parse(readFileSync(configPath(values), 'utf8'));
-    } catch {
-      throw error;
-    }
-    const fields = (raw ?? {}) as { admin?: unknown; adminToken?: unknown };
-    const parsed = address.default('127.0.0.1:9080').safeParse(fields.admin);
-    if (!parsed.success) throw error;
-    const token = process.env.TENANTD_ADMIN_TOKEN || (typeof fields.adminToken === 'string' ? fields.adminToken : undefined);
-    return { admin: parsed.data, token };
   }
+  const fields = (raw ?? {}) as { admin?: unknown; adminToken?: unknown };
+  const parsed = address.default('127.0.0.1:9080').safeParse(fields.admin);
+  if (!parsed.success) {
+    const config = readConfig(values);
+    return { admin: config.admin, token: config.adminToken };
+  }
+  const token = process.env.TENANTD_ADMIN_TOKEN || (typeof fields.adminToken === 'string' ? fields.adminToken : undefined);
+  return { admin: parsed.data, token };
 }
