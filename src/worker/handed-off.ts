@@ -195,9 +195,10 @@ export class HandedOff {
 
   /** A TLS connection whose handshake finished: its requests are served as a plain connection's. */
   #secure(socket: Socket): void {
-    // Node's TLS socket keeps the raw one it wraps as _parentWrap (a private
-    // field, stable through Node 24): the id is on it.
-    const raw = (socket as unknown as { _parentWrap?: Socket & { [connectionId]?: number } })._parentWrap;
+    // Node's TLS socket's handle (its TLSWrap) keeps the raw socket it wraps as
+    // _parentWrap (a private field, the same from Node 12 to 24): the id and
+    // what the router learned of the client are on it.
+    const raw = (socket as unknown as { _handle?: { _parentWrap?: Socket & { [connectionId]?: number } } })._handle?._parentWrap;
     const id = raw?.[connectionId];
     if (id !== undefined && this.#sockets.has(id)) this.#sockets.set(id, socket);
     markClient(socket, (raw as { [clientOf]?: ClientInfo } | undefined)?.[clientOf]);
