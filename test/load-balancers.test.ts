@@ -3,7 +3,7 @@
 // connections to tenantd whose requests name two tenants.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
@@ -19,14 +19,23 @@ const required = process.env.TENANTD_REQUIRE_BROWSER === '1';
 
 /** Starts a front process; resolves once it listens on `port`. */
 async function front(t: TestContext, command: string, args: string[], port: number): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c) => { output += c; });
-  child.stderr!.on('data', (c) => { output += c; });
-  t.after(() => { child.kill('SIGKILL'); });
+  // Output to a file, not a pipe: a child of the front (nginx's worker) that
+  // outlived it would hold a pipe open, and this process with it.
+  const log = path.join(tempDir(t), `${command}.log`);
+  const out = openSync(log, 'w');
+  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  closeSync(out);
+  const output = () => readFileSync(log, 'utf8');
+  t.after(async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // TERM: nginx's master stops its worker before it exits (KILL would orphan it).
+    child.kill('SIGTERM');
+    await exited;
+  });
   await eventually(() => new Promise<boolean | undefined>((resolve) => {
     const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(child.exitCode === null ? undefined : Promise.reject(new Error(`${command} exited: ${output}`)) as never));
+    socket.on('error', () => resolve(child.exitCode === null ? undefined : Promise.reject(new Error(`${command} exited: ${output()}`)) as never));
   }), 10_000, `${command} listening`);
   return child;
 }

@@ -16,6 +16,8 @@ import { scanClientHello } from '../src/tls/client-hello.ts';
 import { makeCa, type TestCa } from './helpers/certificates.ts';
 import { parseResponses, type RawResponse } from './helpers/raw-http.ts';
 import { probeApp, startService, tempDir, type RunningService, type StartOptions } from './helpers/service.ts';
+import { runCli } from './helpers/cli.ts';
+import { freePort, startServe } from './helpers/serve-process.ts';
 
 const tenants = `tenants:
   - schema: acme
@@ -305,4 +307,31 @@ test('a reload picks up a changed certificate file; a bad file is a rejected rel
   assert.equal(refused.ok, false);
   assert.match(refused.ok ? '' : refused.error, /^TENANTD_CERTIFICATE_INVALID: tls\.certificates: .*globex\.key: not the key of .*globex\.pem$/);
   assert.equal(await serialOf(), second, 'the running certificate stays');
+});
+
+test('/status, /metrics and tenantd certs list show each host\'s certificate and expiry, and the hosts without one', { timeout: 90_000 }, async (t) => {
+  const s = await startTls(t);
+  const acme = s.service.status().find((x) => x.schema === 'acme')!;
+  const expected = new X509Certificate(readFileSync(path.join(s.dir, 'certs', 'acme.pem'))).validTo;
+  assert.deepEqual(acme.certificates, [
+    { host: 'acme.test', file: path.join(s.dir, 'certs', 'acme.pem'), expires: new Date(expected).toISOString() },
+    { host: 'www.acme.test', file: path.join(s.dir, 'certs', 'acme.pem'), expires: new Date(expected).toISOString() },
+  ]);
+  assert.deepEqual(s.service.status().find((x) => x.schema === 'initech')!.certificates, [{ host: 'initech.test', file: null, expires: null }]);
+  const metrics = s.service.metricsText();
+  assert.match(metrics, new RegExp(`^tenantd_certificate_expiry_timestamp_seconds\\{host="acme\\.test"\\} ${Math.floor(Date.parse(expected) / 1000)}$`, 'm'));
+  assert.doesNotMatch(metrics, /tenantd_certificate_expiry_timestamp_seconds\{host="initech\.test"\}/);
+
+  // The command, against a service in its own process.
+  const tlsPort = await freePort();
+  const served = await startServe(t, {
+    yaml: `app: ${probeApp}\ntls:\n  listen: 127.0.0.1:${tlsPort}\n  certificates:\n    - cert: certs/acme.pem\n      key: certs/acme.key\ntenants:\n  - schema: acme\n    hosts: [acme.test]\n  - schema: initech\n    hosts: [initech.test]\n`,
+    files: { 'certs/acme.pem': readFileSync(path.join(s.dir, 'certs', 'acme.pem'), 'utf8'), 'certs/acme.key': readFileSync(path.join(s.dir, 'certs', 'acme.key'), 'utf8') },
+  });
+  const listed = await runCli(['certs', 'list', '-c', served.configFile]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const lines = listed.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^HOST\s+TENANT\s+EXPIRES\s+CERTIFICATE$/);
+  assert.match(lines.find((l) => l.startsWith('acme.test'))!, /^acme\.test\s+acme\s+\d{4}-\d\d-\d\d \(29 days\)\s+.*certs\/acme\.pem$/);
+  assert.match(lines.find((l) => l.startsWith('initech.test'))!, /^initech\.test\s+initech\s+-\s+none: its HTTPS handshakes are refused$/);
 });

@@ -10,6 +10,16 @@ export interface SiteStatus {
   /** Why the site is not ready, when it is not. */
   error?: string;
   workers: WorkerStatus[];
+  /** With tls configured: each host's certificate, or why it has none. */
+  certificates?: HostCertificate[];
+}
+
+/** A host's certificate as /status shows it: its file and expiry, or null for both (HTTPS handshakes for it are refused). */
+export interface HostCertificate {
+  host: string;
+  file: string | null;
+  /** ISO 8601. */
+  expires: string | null;
 }
 
 /** The service as a whole, for `tenantd status` (its tenants are listed beside it). */

@@ -86,6 +86,10 @@ export class Metrics {
       out.push(`tenantd_request_duration_seconds_count{tenant="${t}"} ${s.count}`);
     }
 
+    help('tenantd_certificate_expiry_timestamp_seconds', 'gauge', 'When the certificate a host is served with expires (Unix time), for hosts that have one (tls).');
+    for (const site of sites) {
+      for (const c of site.certificates ?? []) if (c.expires) out.push(`tenantd_certificate_expiry_timestamp_seconds{host="${label(c.host)}"} ${Math.floor(Date.parse(c.expires) / 1000)}`);
+    }
     help('tenantd_tenant_up', 'gauge', '1 when the tenant can serve: a ready worker, or none needed until a request (idle).');
     for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' || site.state === 'idle' ? 1 : 0}`);
     help('tenantd_live_workers', 'gauge', 'Worker processes alive now, all tenants.');

@@ -1,4 +1,5 @@
 // Every command, by the words that name it.
+import { certsListCommand } from './certs-command.ts';
 import { checkCommand } from './check-command.ts';
 import type { Command } from './command.ts';
 import { migrateCommand } from './migrate-command.ts';
@@ -27,4 +28,5 @@ export const commands: Record<string, Command> = {
   restore: restoreCommand,
   reload: reloadCommand,
   status: statusCommand,
+  'certs list': certsListCommand,
 };

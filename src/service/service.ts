@@ -598,7 +598,14 @@ export class Service {
   }
 
   status(): SiteStatus[] {
-    return statusOf(this.#sites);
+    const statuses = statusOf(this.#sites);
+    const tls = this.#started?.tls;
+    if (!tls) return statuses;
+    const specs = new Map(sitesOf(this.#config).map((site) => [site.schema, site]));
+    return statuses.map((status) => {
+      const spec = specs.get(status.schema);
+      return spec ? { ...status, certificates: tls.hostCertificates(spec) } : status;
+    });
   }
 
   /**

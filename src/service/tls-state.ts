@@ -9,6 +9,7 @@ import type { CredentialsSecret } from '../db/credentials-secret.ts';
 import type { RouterTls } from '../router/router.ts';
 import { certificateFor, certificatesOf, loadCertificates, type LoadedCertificate } from '../tls/certificates.ts';
 import type { TenantTls } from '../tls/tenant-tls.ts';
+import type { HostCertificate } from '../admin/admin-types.ts';
 
 type TlsConfig = NonNullable<Config['tls']>;
 
@@ -39,6 +40,14 @@ export class TlsState {
       ticketKeys: this.#secret.derive(`tls-ticket\0${site.schema}\0${this.epoch(now)}`).subarray(0, 48).toString('base64'),
       handshakeTimeout: this.#config.handshakeTimeout,
     };
+  }
+
+  /** Each host of `site` with the certificate that covers it (null: none, its handshakes are refused). */
+  hostCertificates(site: Site): HostCertificate[] {
+    return site.hosts.map((host) => {
+      const c = certificateFor(this.#certificates, host);
+      return { host, file: c?.source ?? null, expires: c ? new Date(c.notAfter).toISOString() : null };
+    });
   }
 
   /** The hosts of `site` no certificate covers (their handshakes are refused). */
