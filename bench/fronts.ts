@@ -136,6 +136,8 @@ router:
 ${trusted ? '  trustedProxies: [127.0.0.1]\n' : ''}tls:
   listen: 127.0.0.1:${tlsPort}
   defaultTenant: acme
+  # The plain listener serves the fronts measured below, as it is: no redirect.
+  redirect: false
   certificates:
     - cert: ${certs}/site.pem
       key: ${certs}/site.key

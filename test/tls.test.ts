@@ -14,7 +14,7 @@ import type { WorkerHandle } from '../src/supervisor/worker-group.ts';
 import type { PrimaryMessage } from '../src/worker/worker-messages.ts';
 import { scanClientHello } from '../src/tls/client-hello.ts';
 import { makeCa, type TestCa } from './helpers/certificates.ts';
-import { parseResponses, type RawResponse } from './helpers/raw-http.ts';
+import { exchange, parseResponses, RawConnection, type RawResponse } from './helpers/raw-http.ts';
 import { probeApp, startService, tempDir, type RunningService, type StartOptions } from './helpers/service.ts';
 import { runCli } from './helpers/cli.ts';
 import { freePort, startServe } from './helpers/serve-process.ts';
@@ -334,4 +334,40 @@ test('/status, /metrics and tenantd certs list show each host\'s certificate and
   assert.match(lines[0]!, /^HOST\s+TENANT\s+EXPIRES\s+CERTIFICATE$/);
   assert.match(lines.find((l) => l.startsWith('acme.test'))!, /^acme\.test\s+acme\s+\d{4}-\d\d-\d\d \(29 days\)\s+.*certs\/acme\.pem$/);
   assert.match(lines.find((l) => l.startsWith('initech.test'))!, /^initech\.test\s+initech\s+-\s+none: its HTTPS handshakes are refused$/);
+});
+
+test('plain HTTP for a host with a certificate gets 308 to https:// on every path (but ACME challenges, opted-out tenants, hosts without one, and what a trusted front says came over HTTPS); tls.hsts adds Strict-Transport-Security', { timeout: 90_000 }, async (t) => {
+  const s = await startTls(t, '  hsts: 365d\n  redirectExcept: [globex]\nrouter:\n  trustedProxies: [127.0.0.1]\n');
+  // From an untrusted client (127.0.0.2): the router answers the first request of a connection.
+  const first = new RawConnection(s.port, { localAddress: '127.0.0.2' });
+  const moved = await first.get('acme.test', '/whoami?x=1');
+  assert.equal(moved.status, 308);
+  assert.equal(moved.headers.location, `https://acme.test:${s.tlsPort}/whoami?x=1`);
+  first.close();
+  // The worker answers later requests of a handed-off connection: an ACME challenge path is not redirected, the next request is.
+  const kept = new RawConnection(s.port, { localAddress: '127.0.0.2' });
+  assert.notEqual((await kept.get('www.acme.test', '/.well-known/acme-challenge/token')).status, 308);
+  const later = await kept.get('www.acme.test', '/whoami');
+  assert.equal(later.status, 308);
+  assert.equal(later.headers.location, `https://www.acme.test:${s.tlsPort}/whoami`);
+  kept.close();
+  // One-request connections, and the proxy path (an absolute-form target).
+  const oneShot = await exchange(s.port, 'GET /whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n', { localAddress: '127.0.0.2' });
+  assert.equal(oneShot.responses()[0]?.status, 308);
+  const absolute = await exchange(s.port, 'GET http://acme.test/whoami HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n', { localAddress: '127.0.0.2' });
+  assert.equal(absolute.responses()[0]?.status, 308);
+  // Opted out, and a host no certificate covers: served.
+  for (const [host, schema] of [['globex.test', 'globex'], ['initech.test', 'initech']]) {
+    const plain = new RawConnection(s.port, { localAddress: '127.0.0.2' });
+    assert.equal((await plain.get(host!, '/whoami')).json().schema, schema);
+    plain.close();
+  }
+  // A trusted front that terminated TLS: served, as it says.
+  const front = new RawConnection(s.port);
+  assert.equal((await front.get('acme.test', '/whoami', 'X-Forwarded-Proto: https\r\n')).json().schema, 'acme');
+  assert.equal((await front.get('acme.test', '/whoami')).status, 308, 'and redirected when it says plain HTTP');
+  front.close();
+  // Over HTTPS: HSTS.
+  const secure = await httpsRequest(s.tlsPort, { servername: 'acme.test', host: 'acme.test', ca: s.ca.ca });
+  assert.equal(secure.response?.headers['strict-transport-security'], 'max-age=31536000');
 });

@@ -150,6 +150,10 @@ export const configSchema = z.object({
     defaultTenant: schemaName.optional().describe("The tenant whose certificate answers a client that names no host, or a host no tenant has. Default: none (an unrecognized_name alert)."),
     handshakeTimeout: duration.default('10s').describe("A client must send its ClientHello, then finish its handshake, within this."),
     ticketRotation: duration.default('12h').describe("Session ticket keys (per tenant, the same on every node) change this often."),
+    redirect: z.boolean().default(true).describe("Plain HTTP to a host that has a certificate gets 308 to https:// (but /.well-known/acme-challenge/, and requests a trusted front says came over HTTPS)."),
+    redirectExcept: z.array(schemaName).default([]).describe("Tenants whose hosts are never redirected to HTTPS (the per-site opt-out)."),
+    publicPort: z.number().int().min(1).max(65535).optional().describe("The HTTPS port clients use, for the redirect's Location. Default: tls.listen's port."),
+    hsts: duration.default(0).describe("With a duration, responses over HTTPS carry Strict-Transport-Security: max-age of it (such as 365d); 0: none."),
   }).strict().optional().describe("HTTPS, terminated in each tenant's workers with that tenant's certificates."),
   backup: z.object({
     keepReplaced: duration.default('7d').describe("How long a tenant's data replaced by `restore --tenant` is kept (as <schema>$replaced$<time>) before the service drops it; restore --cleanup drops it at once."),

@@ -10,7 +10,7 @@ import { pathOf, type AccessEntry } from '../http/access-entry.ts';
 import { asteriskAnswer, headRefusal, refuse, tenantRefusal, type Refusal } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
 import { CountedResponse } from '../http/counted-response.ts';
-import { clientAddress } from '../http/client-address.ts';
+import { clientAddress, trustedFront } from '../http/client-address.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import type { RouterOptions } from './router-options.ts';
@@ -161,9 +161,24 @@ export class ProxyPath {
       refuse(x.res, upstream);
       return true;
     }
+    const redirect = this.#redirect(x, upstream);
+    if (redirect) {
+      refuse(x.res, redirect);
+      return true;
+    }
     x.upstream = upstream;
     x.tenant = upstream.site.schema;
     return false;
+  }
+
+  /** Plain HTTP for a host that has a certificate: 308 to https:// (tls.redirect), unless a trusted front or the worker that rerouted it says it came over HTTPS. */
+  #redirect(x: Exchange, upstream: Upstream): Refusal | undefined {
+    const tls = this.#host.options().tls;
+    if (!tls) return undefined;
+    const { req } = x;
+    if ((x.rerouted || trustedFront(req.socket)) && req.headers['x-forwarded-proto'] === 'https') return undefined;
+    const location = tls.redirect(upstream.site.schema, normalizeHost(req.headers.host!)!, req.url ?? '/');
+    return location === undefined ? undefined : { status: 308, message: 'this site is served over HTTPS', headers: { location } };
   }
 
   #tenantRules(x: Exchange): boolean {

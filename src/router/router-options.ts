@@ -12,6 +12,8 @@ export type RouterLimits = Omit<Config['router'], 'maxHeaderSize'> & { accessLog
 export interface RouterTls {
   /** Whether `host` has a certificate (else its handshake is refused cleanly). */
   certified(host: string): boolean;
+  /** Where a plain request of tenant `schema` for `hostname` and `target` is redirected (308), or undefined: served as it is. */
+  redirect(schema: string, hostname: string, target: string): string | undefined;
   /** A host of the tenant that answers a ClientHello naming no host or an unknown one; undefined: an unrecognized_name alert. */
   defaultHost: string | undefined;
   /** ms a client has to send its ClientHello. */

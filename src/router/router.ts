@@ -12,7 +12,7 @@ import type { AccessEntry } from '../http/access-entry.ts';
 import type { RerouteTarget } from '../http/client-limits.ts';
 import { sweepInterval, tenantRefusal } from '../http/client-rules.ts';
 import { answerAndClose, closingResponse } from '../http/closing-response.ts';
-import { clientOf, markClient, type ClientInfo } from '../http/client-address.ts';
+import { clientOf, markClient, trustedFront, type ClientInfo } from '../http/client-address.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import { scanProxyHeader } from './proxy-protocol.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
@@ -189,6 +189,8 @@ export class Router {
   /** The TLS listener's choices changed (reload, a new certificate). */
   setTls(tls: RouterTls): void {
     this.#tls = tls;
+    // The proxy path reads it from the options.
+    this.#options = { ...this.#options, tls };
     this.#hellos.timeout = tls.handshakeTimeout;
   }
 
@@ -385,11 +387,31 @@ export class Router {
     if (bytes === undefined) return;
     const { scan } = settled as Exclude<Settled<SettledScan>, { badProxy: string }>;
     if (scan.kind === 'proxy' || !this.#options.handoff) return this.#proxy.take(socket, bytes);
+    if (this.#tls && this.#redirect(socket, scan.head)) return;
     const routed = ticket.front ? this.#frontRequest(socket, ticket, bytes, scan.head) : this.#handOff(socket, ticket, bytes, scan.head);
     routed.catch((error: unknown) => {
       this.#options.log.error({ err: error }, 'hand-off failed');
       socket.destroy();
     });
+  }
+
+  /**
+   * Plain HTTP for a host that has a certificate: 308 to https:// (tls.redirect),
+   * unless a trusted front says the request came over HTTPS. True when answered.
+   */
+  #redirect(socket: Socket, head: FirstHead): boolean {
+    const name = normalizeHost(head.host);
+    const upstream = name === undefined ? undefined : this.#routes.lookup(name);
+    if (!upstream) return false;
+    if (trustedFront(socket)) {
+      const at = head.names.indexOf('x-forwarded-proto');
+      if (at >= 0 && head.values[at] === 'https') return false;
+    }
+    const location = this.#tls!.redirect(upstream.site.schema, name!, head.target);
+    if (location === undefined) return false;
+    answerAndClose(socket, 308, { extra: `Location: ${location}\r\n`, body: 'this site is served over HTTPS' });
+    this.#refused(308);
+    return true;
   }
 
   /**

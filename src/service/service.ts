@@ -65,8 +65,9 @@ function rejected(error: TenantdError): Extract<ReloadResult, { ok: false }> {
 const ticketCheckInterval = 60_000;
 
 /** The HTTPS state of `config`, if it configures tls; throws TENANTD_CERTIFICATE_INVALID. */
-function tlsStateOf(config: Config, secret: CredentialsSecret): TlsState | undefined {
-  return config.tls ? new TlsState(config as Config & { tls: NonNullable<Config['tls']> }, secret) : undefined;
+function tlsStateOf(config: Config, secret: CredentialsSecret, router: Router): TlsState | undefined {
+  const bound = router.tlsListener.address();
+  return config.tls ? new TlsState(config as Config & { tls: NonNullable<Config['tls']> }, secret, bound && typeof bound === 'object' ? bound.port : undefined) : undefined;
 }
 
 /** Env variables that carry admin credentials: never inherited by a worker. */
@@ -253,7 +254,7 @@ export class Service {
     monitor.start();
     const secret = CredentialsSecret.read(config.database.secretFile, true);
     const credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
-    const tls = tlsStateOf(config, secret);
+    const tls = tlsStateOf(config, secret, router);
     if (tls) router.setTls(tls.router);
     this.#started = { database, provisioner, monitor, router, server, credentials, tls };
     this.#live.limit = liveLimit(config, server);
@@ -493,7 +494,7 @@ export class Service {
     // Certificate files read again: a changed one is picked up, a bad one rejects the reload.
     let tls: TlsState | undefined;
     try {
-      tls = tlsStateOf(loaded, secret);
+      tls = tlsStateOf(loaded, secret, this.#running.router);
     } catch (error) {
       if (!(error instanceof TenantdError)) throw error;
       this.#log.error({ err: error }, 'reload rejected; the running config stays');

@@ -8,7 +8,7 @@ import type { Config, Site } from '../config/config.ts';
 import type { CredentialsSecret } from '../db/credentials-secret.ts';
 import type { RouterTls } from '../router/router.ts';
 import { certificateFor, certificatesOf, loadCertificates, type LoadedCertificate } from '../tls/certificates.ts';
-import type { TenantTls } from '../tls/tenant-tls.ts';
+import { httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
 import type { HostCertificate } from '../admin/admin-types.ts';
 
 type TlsConfig = NonNullable<Config['tls']>;
@@ -19,9 +19,13 @@ export class TlsState {
   readonly #secret: CredentialsSecret;
   readonly #defaultHost: string | undefined;
 
+  /** The TLS listener's bound port (tls.listen may say 0: any). */
+  readonly #boundPort: number | undefined;
+
   /** Reads every certificate file; throws TENANTD_CERTIFICATE_INVALID naming the first bad one. */
-  constructor(config: Config & { tls: TlsConfig }, secret: CredentialsSecret) {
+  constructor(config: Config & { tls: TlsConfig }, secret: CredentialsSecret, boundPort?: number) {
     this.#config = config.tls;
+    this.#boundPort = boundPort;
     this.#secret = secret;
     this.#certificates = loadCertificates(config.tls.certificates, '/');
     const fallback = config.tenants.find((t) => t.schema === config.tls.defaultTenant);
@@ -39,7 +43,15 @@ export class TlsState {
       certificates: certificatesOf(this.#certificates, site.hosts).pems,
       ticketKeys: this.#secret.derive(`tls-ticket\0${site.schema}\0${this.epoch(now)}`).subarray(0, 48).toString('base64'),
       handshakeTimeout: this.#config.handshakeTimeout,
+      redirectPort: this.#redirectPort(site.schema),
+      hsts: Math.floor(this.#config.hsts / 1000),
     };
+  }
+
+  /** The port plain requests of tenant `schema` are redirected to, or undefined when it is not. */
+  #redirectPort(schema: string): number | undefined {
+    if (!this.#config.redirect || this.#config.redirectExcept.includes(schema)) return undefined;
+    return this.#config.publicPort ?? (this.#config.listen.port || this.#boundPort || 443);
   }
 
   /** Each host of `site` with the certificate that covers it (null: none, its handshakes are refused). */
@@ -60,6 +72,11 @@ export class TlsState {
     const certificates = this.#certificates;
     return {
       certified: (host) => certificateFor(certificates, host) !== undefined,
+      redirect: (schema, hostname, target) => {
+        const port = this.#redirectPort(schema);
+        if (port === undefined || !redirectable(target) || certificateFor(certificates, hostname) === undefined) return undefined;
+        return httpsLocation(hostname, port, target);
+      },
       defaultHost: this.#defaultHost,
       handshakeTimeout: this.#config.handshakeTimeout,
     };

@@ -12,6 +12,20 @@ export interface TenantTls {
   ticketKeys: string;
   /** ms a client has to finish its handshake. */
   handshakeTimeout: number;
+  /** The HTTPS port plain requests for a host with a certificate are redirected to; undefined: no redirect (opted out). */
+  redirectPort: number | undefined;
+  /** Seconds of Strict-Transport-Security on responses over HTTPS; 0: none. */
+  hsts: number;
+}
+
+/** Where a plain request for `hostname` and `target` is redirected: https://, the port unless 443. */
+export function httpsLocation(hostname: string, port: number, target: string): string {
+  return `https://${hostname}${port === 443 ? '' : `:${port}`}${target}`;
+}
+
+/** ACME's HTTP-01 challenges are answered over plain HTTP, never redirected. */
+export function redirectable(target: string): boolean {
+  return !target.startsWith('/.well-known/acme-challenge/');
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
-import { clientAddress, clientOf, markClient, type ClientInfo } from '../http/client-address.ts';
+import { clientAddress, clientOf, markClient, trustedFront, type ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { headRefusal, refuse, sweepInterval, tenantRefusal, type Refusal } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
@@ -20,7 +20,7 @@ import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http
 import { HostTable, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { SlotList } from '../http/slot-list.ts';
-import type { TenantTls } from '../tls/tenant-tls.ts';
+import { httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
 import { HandedOffResponse } from './handed-off-response.ts';
 import { reroute } from './reroute.ts';
 import { TlsTerminator } from './tls-terminator.ts';
@@ -329,6 +329,25 @@ export class HandedOff {
     return 'ours';
   }
 
+  /**
+   * HTTPS rules (tls): over TLS, Strict-Transport-Security when tls.hsts is set;
+   * over plain HTTP, a host with a certificate is redirected to https:// (308),
+   * unless a trusted front says the request came over HTTPS.
+   */
+  #https(req: http.IncomingMessage, res: Response, socket: Socket): Refusal | undefined {
+    const config = this.#tls!.config;
+    if ((socket as { encrypted?: boolean }).encrypted) {
+      if (config.hsts > 0) res.setHeader('strict-transport-security', `max-age=${config.hsts}`);
+      return undefined;
+    }
+    if (config.redirectPort === undefined) return undefined;
+    if (trustedFront(socket) && req.headers['x-forwarded-proto'] === 'https') return undefined;
+    const target = req.url ?? '/';
+    const hostname = normalizeHost(req.headers.host!);
+    if (hostname === undefined || !redirectable(target) || !this.#tls!.covers(hostname)) return undefined;
+    return { status: 308, message: 'this site is served over HTTPS', headers: { location: httpsLocation(hostname, config.redirectPort, target) } };
+  }
+
   /** An absolute-form target naming one of this tenant's hosts. */
   #ownsAbsolute(url: string): boolean {
     try {
@@ -378,6 +397,14 @@ export class HandedOff {
     }
     res.requestId = requestId;
     if (this.#draining) res.shouldKeepAlive = false;
+    if (this.#tls !== undefined) {
+      const redirect = this.#https(req, res, socket);
+      if (redirect) {
+        req.resume();
+        refuse(res, redirect);
+        return false;
+      }
+    }
     const refusal = tenantRefusal(req.method, req.headers['content-length'], { bodyLimit: this.#limits.bodyLimit, allowTrace: this.#options.allowTrace });
     if (refusal) {
       // A body that is not read: the connection closes after the answer.

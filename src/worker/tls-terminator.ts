@@ -20,10 +20,13 @@ export class TlsTerminator {
   readonly #server: tls.Server;
   readonly #log: Logger;
   #contexts: Context[] = [];
+  /** What the primary sent last. */
+  config: TenantTls;
 
   constructor(schema: string, config: TenantTls, secure: (socket: tls.TLSSocket) => void, log: Logger) {
     this.#schema = schema;
     this.#log = log;
+    this.config = config;
     this.#server = tls.createServer({
       ...serverOptions(schema, config),
       // Only asked when the client names a host: its certificate among this tenant's.
@@ -43,6 +46,7 @@ export class TlsTerminator {
 
   /** New certificates or ticket keys (a reload, a renewal, the rotation): connections from now on use them. */
   update(config: TenantTls): void {
+    this.config = config;
     const options = serverOptions(this.#schema, config);
     this.#contexts = config.certificates.map((pem) => ({
       names: namesOf(new X509Certificate(pem.cert)),
@@ -58,6 +62,11 @@ export class TlsTerminator {
   accept(socket: Socket, head: Buffer): void {
     if (head.length > 0) socket.unshift(head);
     this.#server.emit('connection', socket);
+  }
+
+  /** Whether one of this tenant's certificates covers `hostname`. */
+  covers(hostname: string): boolean {
+    return this.#contexts.some((c) => c.names.some((n) => covers(n, hostname)));
   }
 
   #contextFor(name: string): tls.SecureContext | undefined {
