@@ -3,10 +3,13 @@
 // tenant in its own colour, and a task added on one tenant's page never shows on
 // the other's. The form endpoints' refusals are checked over plain HTTP.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { startService, type RunningService } from './helpers/service.ts';
+import { makeCa } from './helpers/certificates.ts';
+import { startService, tempDir, type RunningService } from './helpers/service.ts';
 
 /** Debian's chromium package; TENANTD_CHROMIUM names another. */
 const chromium = process.env.TENANTD_CHROMIUM ?? '/usr/bin/chromium';
@@ -119,4 +122,32 @@ test('the demo forms refuse another site\'s post, an unknown task, and a body th
   assert.equal(((await s.get('acme.test', '/api/tasks')).json() as unknown[]).length, 1);
   assert.equal((await post(s, 'acme.test', `/tasks/${task!.id}/delete`, '', { origin: 'http://acme.test' })).status, 303);
   assert.deepEqual((await s.get('acme.test', '/api/tasks')).json(), []);
+});
+
+test('the demo page over HTTPS in a browser: TLS ends in the tenant\'s worker with its certificate (its key pinned), a secure context, and the forms work', { skip: required ? false : noBrowser }, async (t) => {
+  if (noBrowser) throw new Error(noBrowser);
+  const ca = makeCa(tempDir(t));
+  const acme = ca.issue('acme', ['acme.test']);
+  const files: Record<string, string> = {};
+  for (const file of [acme.cert, acme.key]) files[`certs/${file}`] = readFileSync(path.join(ca.folder, file), 'utf8');
+  const s = await startService(t, `tls:\n  listen: 127.0.0.1:0\n  certificates:\n    - cert: certs/acme.pem\n      key: certs/acme.key\n${demoTenants}`, { files });
+  const tlsPort = s.service.tlsAddress.port;
+  // The test CA is no system root: Chromium accepts a served chain holding this key (the sha256 of acme's certificate's SubjectPublicKeyInfo).
+  const spki = createHash('sha256').update(new X509Certificate(files[`certs/${acme.cert}`]!).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  const browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    args: ['--no-sandbox', `--host-resolver-rules=MAP *.test 127.0.0.1:${tlsPort}`, `--ignore-certificate-errors-spki-list=${spki}`],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const response = await page.goto('https://acme.test/');
+  assert.equal(response?.status(), 200);
+  assert.equal(response?.securityDetails()?.subjectName(), 'acme.test');
+  assert.equal(await page.evaluate(() => window.isSecureContext && location.protocol), 'https:');
+  assert.equal(await page.$eval('h1', (h) => h.textContent), 'Acme Corporation');
+  await page.type('#add input[name=title]', 'Served over TLS');
+  await submit(page, '#add button');
+  assert.deepEqual((await tasksOn(page)).map((x) => x.title), ['Served over TLS']);
+  assert.equal(await page.evaluate(() => location.protocol), 'https:', 'the form\'s redirect stayed on HTTPS');
 });
