@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { freePort } from '../src/base/free-port.ts';
+import { runTenantd as run } from './tenantd-process.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { superUrlOf } from '../test/helpers/embedded-superuser.ts';
 
@@ -46,17 +47,6 @@ function configOf(folder: string, url: string, schemas: string[], port = 0, admi
   const file = path.join(folder, 'tenantd.yaml');
   writeFileSync(file, `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${admin}\ndatabase:\n  url: ${url}\n  secretFile: ${secretFile}\nlog:\n  access: false\n  level: warn\nworkers:\n  min: 0\ntenantsDir: tenants.d\n`);
   return file;
-}
-
-function run(args: string[]): Promise<{ code: number | null; ms: number; out: string }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', (c) => { out += c; });
-    child.on('close', (code) => resolve({ code, ms: performance.now() - started, out }));
-  });
 }
 
 async function must(args: string[]): Promise<number> {

@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/base/free-port.ts';
+import { nginxConfig } from '../test/helpers/nginx-config.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { haveNginx } from './nginx.ts';
 import { startTenantd, type TenantdProcess } from './tenantd-process.ts';
@@ -71,21 +72,7 @@ async function nginx(name: string, http: string, port: number): Promise<void> {
   const prefix = path.join(dir, name);
   mkdirSync(prefix, { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-${http}
-}
-`);
+  writeFileSync(conf, nginxConfig(prefix, http));
   children.push(spawn('nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] }));
   await until(port);
 }

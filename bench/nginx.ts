@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '../src/base/free-port.ts';
+import { nginxConfig } from '../test/helpers/nginx-config.ts';
 import { onCores } from './cores.ts';
 
 export const haveNginx = spawnSync('nginx', ['-v']).error === undefined;
@@ -22,19 +23,7 @@ export async function startNginx(dir: string, upstreamPort: number): Promise<Ngi
   mkdirSync(prefix, { recursive: true });
   const port = await freePort();
   const conf = path.join(prefix, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  upstream worker { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  writeFileSync(conf, nginxConfig(prefix, `  upstream worker { server 127.0.0.1:${upstreamPort}; keepalive 256; }
   server {
     listen 127.0.0.1:${port};
     keepalive_requests 1000000;
@@ -45,9 +34,7 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
-  }
-}
-`);
+  }`));
   const child: ChildProcess = spawn(...onCores('server', 'nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;']), { stdio: ['ignore', 'inherit', 'inherit'] });
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { freePort } from '../src/base/free-port.ts';
+import { runTenantd as run } from './tenantd-process.ts';
 
 const tenants = Number(process.env.SCALE_TENANTS ?? 1000);
 const alwaysOn = Number(process.env.SCALE_ALWAYS_ON ?? 200);
@@ -65,17 +66,6 @@ function get(port: number, host: string, urlPath = '/api/tenant'): Promise<{ sta
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
-function run(args: string[]): Promise<{ code: number | null; ms: number; out: string }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => { out += c; });
-    child.stderr.on('data', (c) => { out += c; });
-    child.on('close', (code) => resolve({ code, ms: performance.now() - started, out }));
-  });
 }
 
 interface Serving { child: ChildProcess; port: number; admin: number; ms: number; output(): string; stop(): Promise<void> }

@@ -8,6 +8,18 @@ import type { ReloadResult, SiteStatus } from '../src/admin/admin-types.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/tenantd.js');
 
+/** Runs one `tenantd` command to its end: its exit code, its wall time (ms) and what it printed. */
+export function runTenantd(args: string[]): Promise<{ code: number | null; ms: number; out: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { out += c; });
+    child.on('close', (code) => resolve({ code, ms: performance.now() - started, out }));
+  });
+}
+
 export interface TenantdProcess {
   child: ChildProcess;
   status(): Promise<SiteStatus[]>;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { makeCa } from './helpers/certificates.ts';
+import { nginxConfig } from './helpers/nginx-config.ts';
 import { eventually, request } from './helpers/http.ts';
 import { parseResponses } from './helpers/raw-http.ts';
 import { freePort, startServe } from './helpers/serve-process.ts';
@@ -97,19 +98,7 @@ test('nginx in http mode pooling kept-alive connections to tenantd: requests alt
   const nginxPort = await freePort();
   const prefix = tempDir(t);
   const conf = path.join(prefix, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  upstream tenantd { server 127.0.0.1:${s.port}; keepalive 8; }
+  writeFileSync(conf, nginxConfig(prefix, `  upstream tenantd { server 127.0.0.1:${s.port}; keepalive 8; }
   server {
     listen 127.0.0.1:${nginxPort};
     location / {
@@ -119,9 +108,7 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
-  }
-}
-`);
+  }`));
   await front(t, 'nginx', ['-p', prefix, '-c', conf, '-g', 'daemon off;'], nginxPort);
   /** Connections to tenantd's listener that were closed (TIME_WAIT on its side: the side that closes first keeps it), from /proc. */
   const closedAtTenantd = () => readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 
 /** On a socket: what the router learned of its client. */
-export const clientOf = Symbol.for('tenantd.client');
+const clientOf = Symbol.for('tenantd.client');
 
 export interface ClientInfo {
   /** The client's address from a PROXY header; undefined: the socket's peer is the client. */
@@ -24,6 +24,11 @@ export function clientAddress(socket: Socket | Marked | null | undefined): strin
 /** Whether the peer is a trusted front whose forwarded headers are kept. */
 export function trustedFront(socket: Socket | Marked | null | undefined): boolean {
   return (socket as Marked | null | undefined)?.[clientOf]?.trusted === true;
+}
+
+/** What the router learned of `socket`'s client, to pass on with it (to a worker, to the TLS socket that wraps it). */
+export function clientInfoOf(socket: Socket | Marked | null | undefined): ClientInfo | undefined {
+  return (socket as Marked | null | undefined)?.[clientOf];
 }
 
 /** Records what the router learned of `socket`'s client (nothing: left unmarked). */

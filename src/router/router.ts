@@ -12,7 +12,7 @@ import type { AccessEntry } from '../http/access-entry.ts';
 import type { RerouteTarget } from '../http/client-limits.ts';
 import { sweepInterval, tenantRefusal } from '../http/client-rules.ts';
 import { answerAndClose, closingResponse } from '../http/closing-response.ts';
-import { clientOf, markClient, trustedFront, type ClientInfo } from '../http/client-address.ts';
+import { clientInfoOf, markClient, trustedFront } from '../http/client-address.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import { scanProxyHeader } from './proxy-protocol.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
@@ -66,11 +66,6 @@ function detachFromServer(socket: Socket): void {
   own._server = null;
 }
 
-/** What the router learned of a socket's client (a PROXY header), for the worker it is handed to. */
-function clientInfo(socket: Socket): ClientInfo | undefined {
-  return (socket as Socket & { [clientOf]?: ClientInfo })[clientOf];
-}
-
 /** Drops what it is given (errors the close that follows reports). */
 function ignore(): void {}
 
@@ -86,7 +81,7 @@ export class Router {
   readonly #clients: ClientConnections;
   /** First heads being read, to choose a connection's path. */
   readonly #heads: FirstBytesReader<Ticket, Settled<SettledScan>>;
-  /** The TLS listener (listening once listenTls() is called). */
+  /** The TLS listener (the service binds it when tls.listen is set). */
   readonly tlsListener: net.Server;
   /** ClientHellos being read, to choose a TLS connection's tenant. */
   readonly #hellos: FirstBytesReader<Ticket, Settled<SettledHello>>;
@@ -173,17 +168,6 @@ export class Router {
       });
     });
     await this.#reroute.listen();
-  }
-
-  /** Binds the TLS listener's address. */
-  async listenTls(host: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.tlsListener.once('error', reject);
-      this.tlsListener.listen(port, host, () => {
-        this.tlsListener.off('error', reject);
-        resolve();
-      });
-    });
   }
 
   /** The TLS listener's choices changed (reload, a new certificate). */
@@ -371,14 +355,24 @@ export class Router {
     // No worker within queueTimeout: nothing to answer before TLS; the client may retry.
     if (port === undefined) return void socket.destroy();
     if (socket.destroyed) return upstream.done(port);
+    if (!this.#give(socket, ticket, bytes, upstream, port, true)) socket.destroy();
+  }
+
+  /**
+   * Passes the connection to the worker on `port` (next() gave it), counted as
+   * handed off until the worker reports it closed; false, with `port` done and
+   * the socket still here, when that worker cannot take it.
+   */
+  #give(socket: Socket, ticket: Ticket, bytes: Buffer, upstream: Upstream, port: number, tls: boolean): boolean {
     const id = ++this.#lastId;
     detachFromServer(socket);
-    if (!upstream.handOff(port, id, socket, bytes, true, clientInfo(socket))) {
+    if (!upstream.handOff(port, id, socket, bytes, tls, clientInfoOf(socket))) {
       upstream.done(port);
-      return void socket.destroy();
+      return false;
     }
     this.#clients.handedOff(ticket, () => upstream.closeConnection(id));
     this.#remote.set(id, ticket);
+    return true;
   }
 
   /** The first head is read (or the connection must take the proxy path): choose the path. */
@@ -460,14 +454,7 @@ export class Router {
       // before it. A one-request connection with a body is handed off.
       return this.#oneShot.forward(socket, head, bytes.length > head.length, upstream.site.schema, port, () => upstream.done(port));
     }
-    const id = ++this.#lastId;
-    detachFromServer(socket);
-    if (!upstream.handOff(port, id, socket, bytes, false, clientInfo(socket))) {
-      upstream.done(port);
-      return this.#proxy.take(socket, bytes);
-    }
-    this.#clients.handedOff(ticket, () => upstream.closeConnection(id));
-    this.#remote.set(id, ticket);
+    if (!this.#give(socket, ticket, bytes, upstream, port, false)) this.#proxy.take(socket, bytes);
   }
 
   /** One finished request: its access line and its count. */

@@ -61,6 +61,13 @@ function rejected(error: TenantdError): Extract<ReloadResult, { ok: false }> {
   return { ok: false, code: error.code, statusCode: error.statusCode, error: error.message };
 }
 
+/** Each started site, healthy (a worker group that serves) or not, with why not: what placeSites weighs against the running ones. */
+function outcomesOf(started: Map<string, ServedSite>): Map<string, Outcome<ServedSite>> {
+  return new Map([...started].map(([schema, site]): [string, Outcome<ServedSite>] => [schema,
+    site instanceof WorkerGroup && serves(site.state) ? { site, healthy: true }
+      : { site, healthy: false, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]));
+}
+
 /** ms between checks for a new ticket key period. */
 const ticketCheckInterval = 60_000;
 
@@ -73,7 +80,7 @@ function tlsStateOf(config: Config, secret: CredentialsSecret, router: Router): 
 /** Env variables that carry admin credentials: never inherited by a worker. */
 const secretEnv = ['TENANTD_DATABASE_URL', 'TENANTD_ADMIN_TOKEN', 'DATABASE_URL', 'PGPASSWORD', 'PGUSER', 'PGPASSFILE', 'PGSERVICEFILE'];
 
-function listen(server: net.Server, what: 'router' | 'admin API', host: string, port: number): Promise<void> {
+function listen(server: net.Server, what: 'router' | 'TLS listener' | 'admin API', host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: NodeJS.ErrnoException) => reject(new errors.ListenFailed(what, `${host}:${port}`, error.code ?? error.message));
     server.once('error', fail);
@@ -231,12 +238,7 @@ export class Service {
     await router.listen(config.listen.host, config.listen.port).catch((error: NodeJS.ErrnoException) => {
       throw new errors.ListenFailed('router', `${config.listen.host}:${config.listen.port}`, error.code ?? error.message);
     });
-    if (config.tls) {
-      const { host, port } = config.tls.listen;
-      await router.listenTls(host, port).catch((error: NodeJS.ErrnoException) => {
-        throw new errors.ListenFailed('TLS listener', `${host}:${port}`, error.code ?? error.message);
-      });
-    }
+    if (config.tls) await listen(router.tlsListener, 'TLS listener', config.tls.listen.host, config.tls.listen.port);
 
     const database = await openDatabase(config, {
       onProgress: (m) => log.info(m),
@@ -431,10 +433,8 @@ export class Service {
       if (this.#stopping) return rejected(new errors.Stopping());
       const spec = sitesOf(this.#config).find((site) => site.schema === schema);
       if (!spec) return rejected(new errors.TenantUnknown(schema));
-      const started = await this.#startSites(this.#config, [spec]);
-      const site = started.get(schema)!;
-      const healthy = site instanceof WorkerGroup && serves(site.state);
-      const outcomes = new Map([[schema, healthy ? { site, healthy: true as const } : { site, healthy: false as const, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]]);
+      const outcomes = outcomesOf(await this.#startSites(this.#config, [spec]));
+      const healthy = outcomes.get(schema)!.healthy;
       const { sites, retired, failed } = placeSites(this.#config, this.#sites, outcomes, []);
       this.#running.router.setRoutes(routesOf(sites));
       this.#sites = sites;
@@ -462,10 +462,7 @@ export class Service {
       const file = path.join(config.tenantsDir!, `${site.schema}.yaml`);
       writeFileSync(file, cloneFile(site), { flag: 'wx' });
       const next = deepFreeze({ ...config, tenants: [...config.tenants, site] }) as Config;
-      const outcomes = new Map([...await this.#startSites(next, [site])].map(([schema, served]): [string, Outcome<ServedSite>] => [schema,
-        served instanceof WorkerGroup && serves(served.state) ? { site: served, healthy: true }
-          : { site: served, healthy: false, error: served instanceof UnavailableSite ? served.error : 'workers failed to start' }]));
-      const { sites } = placeSites(next, this.#sites, outcomes, []);
+      const { sites } = placeSites(next, this.#sites, outcomesOf(await this.#startSites(next, [site])), []);
       this.#running.router.setRoutes(routesOf(sites));
       this.#sites = sites;
       this.#config = next;
@@ -524,10 +521,7 @@ export class Service {
       this.#app = previous.app;
       throw error;
     }
-    const outcomes = new Map([...started].map(([schema, site]): [string, Outcome<ServedSite>] => [schema,
-      site instanceof WorkerGroup && serves(site.state) ? { site, healthy: true }
-        : { site, healthy: false, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]));
-    const { sites, retired, failed } = placeSites(next, this.#sites, outcomes, plan.removed);
+    const { sites, retired, failed } = placeSites(next, this.#sites, outcomesOf(started), plan.removed);
 
     // Routing moves at once; then what left it drains.
     router.setRoutes(routesOf(sites));

@@ -40,7 +40,7 @@ export class TlsState {
   /** What `site`'s workers get: its certificates only, its ticket keys for this period. */
   forSite(site: Site, now = Date.now()): TenantTls {
     return {
-      certificates: certificatesOf(this.#certificates, site.hosts).pems,
+      certificates: certificatesOf(this.#certificates, site.hosts),
       ticketKeys: this.#secret.derive(`tls-ticket\0${site.schema}\0${this.epoch(now)}`).subarray(0, 48).toString('base64'),
       handshakeTimeout: this.#config.handshakeTimeout,
       redirectPort: this.#redirectPort(site.schema),
@@ -62,11 +62,6 @@ export class TlsState {
     });
   }
 
-  /** The hosts of `site` no certificate covers (their handshakes are refused). */
-  uncovered(site: Site): string[] {
-    return certificatesOf(this.#certificates, site.hosts).uncovered;
-  }
-
   /** The router's choices: which names have a certificate, the default tenant's host. */
   get router(): RouterTls {
     const certificates = this.#certificates;
@@ -80,10 +75,5 @@ export class TlsState {
       defaultHost: this.#defaultHost,
       handshakeTimeout: this.#config.handshakeTimeout,
     };
-  }
-
-  /** Every certificate: its names, its file and when it expires. */
-  get certificates(): readonly LoadedCertificate[] {
-    return this.#certificates;
   }
 }

@@ -72,9 +72,9 @@ export function covers(name: string, host: string): boolean {
   return dot > 0 && host.slice(dot + 1) === name.slice(2);
 }
 
-/** The certificate for `host`: an exact name first, then a wildcard, the one expiring last among equals. */
-export function certificateFor(certificates: readonly LoadedCertificate[], host: string): LoadedCertificate | undefined {
-  let best: LoadedCertificate | undefined;
+/** The certificate for `host`: an exact name first, then a wildcard, the one expiring last among equals (the primary's choice and the worker's alike). */
+export function certificateFor<C extends Pick<LoadedCertificate, 'names' | 'notAfter'>>(certificates: readonly C[], host: string): C | undefined {
+  let best: C | undefined;
   let bestExact = false;
   for (const c of certificates) {
     const exact = c.names.includes(host);
@@ -87,14 +87,12 @@ export function certificateFor(certificates: readonly LoadedCertificate[], host:
   return best;
 }
 
-/** What one tenant's workers get: the certificates of its hosts, each once, and the hosts none covers. */
-export function certificatesOf(certificates: readonly LoadedCertificate[], hosts: readonly string[]): { pems: CertificatePem[]; uncovered: string[] } {
+/** What one tenant's workers get: the certificates of its hosts, each once. */
+export function certificatesOf(certificates: readonly LoadedCertificate[], hosts: readonly string[]): CertificatePem[] {
   const chosen = new Set<LoadedCertificate>();
-  const uncovered: string[] = [];
   for (const host of hosts) {
     const c = certificateFor(certificates, host);
     if (c) chosen.add(c);
-    else uncovered.push(host);
   }
-  return { pems: [...chosen].map(({ cert, key }) => ({ cert, key })), uncovered };
+  return [...chosen].map(({ cert, key }) => ({ cert, key }));
 }

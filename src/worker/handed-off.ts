@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { pathOf, type AccessEntry } from '../http/access-entry.ts';
-import { clientAddress, clientOf, markClient, trustedFront, type ClientInfo } from '../http/client-address.ts';
+import { clientAddress, clientInfoOf, markClient, trustedFront, type ClientInfo } from '../http/client-address.ts';
 import type { ClientLimits } from '../http/client-limits.ts';
 import { headRefusal, refuse, sweepInterval, tenantRefusal, type Refusal } from '../http/client-rules.ts';
 import { answerAndClose } from '../http/closing-response.ts';
@@ -201,7 +201,7 @@ export class HandedOff {
     const raw = (socket as unknown as { _handle?: { _parentWrap?: Socket & { [connectionId]?: number } } })._handle?._parentWrap;
     const id = raw?.[connectionId];
     if (id !== undefined && this.#sockets.has(id)) this.#sockets.set(id, socket);
-    markClient(socket, (raw as { [clientOf]?: ClientInfo } | undefined)?.[clientOf]);
+    markClient(socket, clientInfoOf(raw));
     this.#server.emit('connection', socket);
   }
 

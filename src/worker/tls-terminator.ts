@@ -7,11 +7,12 @@ import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { covers, namesOf } from '../tls/certificates.ts';
+import { certificateFor, namesOf } from '../tls/certificates.ts';
 import { serverOptions, type TenantTls } from '../tls/tenant-tls.ts';
 
 interface Context {
   names: readonly string[];
+  notAfter: number;
   context: tls.SecureContext;
 }
 
@@ -48,10 +49,10 @@ export class TlsTerminator {
   update(config: TenantTls): void {
     this.config = config;
     const options = serverOptions(this.#schema, config);
-    this.#contexts = config.certificates.map((pem) => ({
-      names: namesOf(new X509Certificate(pem.cert)),
-      context: tls.createSecureContext({ ...options, cert: pem.cert, key: pem.key }),
-    }));
+    this.#contexts = config.certificates.map((pem) => {
+      const x509 = new X509Certificate(pem.cert);
+      return { names: namesOf(x509), notAfter: Date.parse(x509.validTo), context: tls.createSecureContext({ ...options, cert: pem.cert, key: pem.key }) };
+    });
     const first = config.certificates[0];
     // The first certificate answers a client that names no host.
     if (first) this.#server.setSecureContext({ ...options, cert: first.cert, key: first.key });
@@ -66,11 +67,11 @@ export class TlsTerminator {
 
   /** Whether one of this tenant's certificates covers `hostname`. */
   covers(hostname: string): boolean {
-    return this.#contexts.some((c) => c.names.some((n) => covers(n, hostname)));
+    return certificateFor(this.#contexts, hostname) !== undefined;
   }
 
+  /** The certificate for a server name, as the primary chose them; the first for a name none covers (the default tenant's). */
   #contextFor(name: string): tls.SecureContext | undefined {
-    const host = name.toLowerCase();
-    return (this.#contexts.find((c) => c.names.includes(host)) ?? this.#contexts.find((c) => c.names.some((n) => covers(n, host))) ?? this.#contexts[0])?.context;
+    return (certificateFor(this.#contexts, name.toLowerCase()) ?? this.#contexts[0])?.context;
   }
 }
