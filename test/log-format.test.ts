@@ -48,8 +48,13 @@ test('with log.format auto, stdout that is a terminal gets readable lines in col
   t.after(() => db.drop());
   const dir = writeFiles(t, { 'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${db.url}\n${tenants}` });
   const config = path.join(dir, 'tenantd.yaml');
-  // `script` gives the command a terminal and copies what it writes.
-  const child = spawn('script', ['-qfec', `${process.execPath} ${bin} serve -c ${config}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // `script` gives the command a terminal and copies what it writes. Whether a
+  // terminal shows colours is what TERM says (Node's hasColors reads it, and
+  // NO_COLOR, CI…): the child gets a colour terminal's environment whatever
+  // this run's is.
+  const env = { ...process.env, TERM: 'xterm-256color' };
+  for (const name of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR', 'CI']) delete env[name];
+  const child = spawn('script', ['-qfec', `${process.execPath} ${bin} serve -c ${config}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout.on('data', (c) => { output += c; });
   t.after(() => child.kill('SIGKILL'));
