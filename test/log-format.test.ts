@@ -52,7 +52,7 @@ test('with log.format auto, stdout that is a terminal gets readable lines in col
   // terminal shows colours is what TERM says (Node's hasColors reads it, and
   // NO_COLOR, CI…): the child gets a colour terminal's environment whatever
   // this run's is.
-  const env = { ...process.env, TERM: 'xterm-256color' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
   for (const name of ['NO_COLOR', 'NODE_DISABLE_COLORS', 'FORCE_COLOR', 'CI']) delete env[name];
   const child = spawn('script', ['-qfec', `${process.execPath} ${bin} serve -c ${config}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env });
   let output = '';
