@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { CloneRequest, CloneResult, Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
+import type { CloneRequest, CloneResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
@@ -15,6 +15,8 @@ export interface AdminTarget {
   restart(schema: string): Promise<RestartResult>;
   /** Makes a new tenant from another, with its data, and serves it. */
   clone(request: CloneRequest): Promise<CloneResult>;
+  /** Orders a new certificate for one host (tls.acme) and waits for the outcome. */
+  renewCertificate(host: string): Promise<RenewResult>;
   metrics(): string;
 }
 
@@ -87,8 +89,18 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
         );
         return;
       }
+      case 'POST /certificates/renew': {
+        req.resume();
+        const host = new URL(req.url ?? '/', 'http://admin').searchParams.get('host');
+        if (!host) return json(res, 400, { ok: false, error: 'name the host: POST /certificates/renew?host=<host>' });
+        target.renewCertificate(host.toLowerCase()).then(
+          (result) => json(res, result.ok ? 200 : result.statusCode, result),
+          (error: unknown) => json(res, 500, { ok: false, error: (error as Error).message }),
+        );
+        return;
+      }
       default: {
-        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart', '/clone'].includes(path ?? '');
+        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart', '/clone', '/certificates/renew'].includes(path ?? '');
         return json(res, known ? 405 : 404, { error: known ? 'method not allowed' : 'not found' });
       }
     }

@@ -2,6 +2,7 @@
 // the metrics and the CLI read it. The API serves it, so it owns it; the
 // service fills it in.
 import type { GroupState, WorkerStatus } from '../supervisor/worker-types.ts';
+import type { AcmeHostState } from '../acme/certificate-manager.ts';
 
 export interface SiteStatus {
   schema: string;
@@ -14,12 +15,14 @@ export interface SiteStatus {
   certificates?: HostCertificate[];
 }
 
-/** A host's certificate as /status shows it: its file and expiry, or null for both (HTTPS handshakes for it are refused). */
+/** A host's certificate as /status shows it: its file (null for ACME's) and expiry, or null for both (HTTPS handshakes for it are refused). */
 export interface HostCertificate {
   host: string;
   file: string | null;
   /** ISO 8601. */
   expires: string | null;
+  /** For a host ACME keeps certified (tls.acme): where it stands. */
+  acme?: AcmeHostState;
 }
 
 /** The service as a whole, for `tenantd status` (its tenants are listed beside it). */
@@ -68,6 +71,11 @@ export interface CloneRequest {
   hosts: string[];
   name?: string | undefined;
 }
+
+/** What POST /certificates/renew?host=H answers: where the host stands after the order (or the wait for it) ended, or why no order was made. */
+export type RenewResult =
+  | ({ ok: true; host: string } & AcmeHostState)
+  | { ok: false; code: string; statusCode: number; error: string };
 
 /** What POST /restart?tenant=S answers: the site's workers replaced, or why not. */
 export type RestartResult =

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { AccessEntry } from '../http/access-entry.ts';
 import { addCounts, countRequest, durationBuckets as buckets, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import type { SiteStatus } from './admin-types.ts';
+import type { OrderOutcomes } from '../acme/certificate-manager.ts';
 
 
 function label(value: string): string {
@@ -67,7 +68,7 @@ export class Metrics {
     addCounts(this.#series(tenant), counts);
   }
 
-  render(sites: SiteStatus[], databaseUp: boolean, liveWorkers: number): string {
+  render(sites: SiteStatus[], databaseUp: boolean, liveWorkers: number, orders?: OrderOutcomes): string {
     const out: string[] = [];
     const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
 
@@ -89,6 +90,10 @@ export class Metrics {
     help('tenantd_certificate_expiry_timestamp_seconds', 'gauge', 'When the certificate a host is served with expires (Unix time), for hosts that have one (tls).');
     for (const site of sites) {
       for (const c of site.certificates ?? []) if (c.expires) out.push(`tenantd_certificate_expiry_timestamp_seconds{host="${label(c.host)}"} ${Math.floor(Date.parse(c.expires) / 1000)}`);
+    }
+    if (orders) {
+      help('tenantd_acme_orders_total', 'counter', 'Certificate orders on this node by outcome: issued, failed, or limited (put off by tls.acme.ordersPerHour).');
+      for (const [outcome, n] of Object.entries(orders)) out.push(`tenantd_acme_orders_total{outcome="${outcome}"} ${n}`);
     }
     help('tenantd_tenant_up', 'gauge', '1 when the tenant can serve: a ready worker, or none needed until a request (idle).');
     for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' || site.state === 'idle' ? 1 : 0}`);

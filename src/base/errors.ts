@@ -98,6 +98,12 @@ export const errors = {
     `no tenant ${schema} in the registry`),
   CertificateInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
     `tls.certificates: ${file}: ${reason}`),
+  AcmeCaRootInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
+    `tls.acme.caRoot: ${file}: ${reason}`),
+  AcmeOff: define('TENANTD_ACME_OFF', 409, () =>
+    'the running service orders no certificates: its config has no tls.acme'),
+  AcmeHostUnknown: define('TENANTD_ACME_HOST_UNKNOWN', 404, (host: string) =>
+    `${host} is not a host ACME keeps certified (a configured host that no certificate file covers, not a wildcard, not in tls.acme.except)`),
   CloneFailed: define('TENANTD_CLONE_FAILED', 422, (reason: string) =>
     `the running service did not clone: ${reason}`),
   RestartFailed: define('TENANTD_RESTART_FAILED', 503, (schema: string, reason: string) =>

@@ -1,5 +1,5 @@
 // Every command, by the words that name it.
-import { certsListCommand } from './certs-command.ts';
+import { certsListCommand, certsRenewCommand } from './certs-command.ts';
 import { checkCommand } from './check-command.ts';
 import type { Command } from './command.ts';
 import { migrateCommand } from './migrate-command.ts';
@@ -29,4 +29,5 @@ export const commands: Record<string, Command> = {
   reload: reloadCommand,
   status: statusCommand,
   'certs list': certsListCommand,
+  'certs renew': certsRenewCommand,
 };

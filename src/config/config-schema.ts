@@ -154,6 +154,17 @@ export const configSchema = z.object({
     redirectExcept: z.array(schemaName).default([]).describe("Tenants whose hosts are never redirected to HTTPS (the per-site opt-out)."),
     publicPort: z.number().int().min(1).max(65535).optional().describe("The HTTPS port clients use, for the redirect's Location. Default: tls.listen's port."),
     hsts: duration.default(0).describe("With a duration, responses over HTTPS carry Strict-Transport-Security: max-age of it (such as 365d); 0: none."),
+    acme: z.object({
+      directory: z.string().url().default('https://acme-v02.api.letsencrypt.org/directory').describe("The ACME CA's directory URL. Default: Let's Encrypt."),
+      email: z.string().email().optional().describe("The account's contact address (the CA writes about expiring certificates and problems)."),
+      eab: z.object({
+        kid: z.string().min(1).describe("The key identifier the CA gave."),
+        hmacKey: z.string().min(1).describe("The MAC key the CA gave (base64url)."),
+      }).strict().optional().describe("External account binding, for CAs that require one (ZeroSSL, Google, most private CAs)."),
+      caRoot: z.string().optional().describe("A PEM file of CA certificates to trust for the directory's HTTPS (a private or test CA), relative to the config file's folder. Default: Node's bundled roots."),
+      ordersPerHour: z.number().int().min(1).default(20).describe("At most this many orders start in any hour, across the nodes on the database: a config mistake cannot burn the CA's limits."),
+      except: z.array(schemaName).default([]).describe("Tenants whose hosts get no certificate by ACME."),
+    }).strict().optional().describe("Certificates by ACME (RFC 8555, HTTP-01 on the plain listener) for every host no file covers, kept in the database for every node; renewed at two thirds of their life."),
   }).strict().optional().describe("HTTPS, terminated in each tenant's workers with that tenant's certificates."),
   backup: z.object({
     keepReplaced: duration.default('7d').describe("How long a tenant's data replaced by `restore --tenant` is kept (as <schema>$replaced$<time>) before the service drops it; restore --cleanup drops it at once."),

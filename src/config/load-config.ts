@@ -240,7 +240,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       maxLive: workers.maxLive ?? Math.max(1, Math.floor(os.totalmem() * 0.75 / workerResidentBytes)),
     },
     router: raw.router,
-    tls: raw.tls && { ...raw.tls, certificates: raw.tls.certificates.map((c) => ({ cert: path.resolve(dir, c.cert), key: path.resolve(dir, c.key) })) },
+    tls: raw.tls && {
+      ...raw.tls,
+      certificates: raw.tls.certificates.map((c) => ({ cert: path.resolve(dir, c.cert), key: path.resolve(dir, c.key) })),
+      acme: raw.tls.acme && { ...raw.tls.acme, caRoot: raw.tls.acme.caRoot === undefined ? undefined : path.resolve(dir, raw.tls.acme.caRoot) },
+    },
     backup: raw.backup,
     log: raw.log,
     tenants: located.map((l) => l.spec),

@@ -61,7 +61,12 @@ export class CredentialsSecret {
 
   /** 64 bytes for `purpose`, the same on every node with this secret (TLS session ticket keys). */
   derive(purpose: string): Buffer {
-    return createHmac('sha512', this.#secrets[0]!).update(`derive\0${purpose}`).digest();
+    return this.deriveEach(purpose)[0]!;
+  }
+
+  /** derive(purpose) from each secret line, the first line's first (what was sealed before a rotation opens with a later one). */
+  deriveEach(purpose: string): Buffer[] {
+    return this.#secrets.map((secret) => createHmac('sha512', secret).update(`derive\0${purpose}`).digest());
   }
 
   equals(other: CredentialsSecret): boolean {

@@ -14,6 +14,7 @@ import { clientAddress, trustedFront } from '../http/client-address.ts';
 import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http/forwarded.ts';
 import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import type { RouterOptions } from './router-options.ts';
+import { challengeToken } from '../tls/tenant-tls.ts';
 import type { Upstream } from './upstream.ts';
 
 /** What the proxy path reads of the router it belongs to: always the current value (a reload replaces them). */
@@ -59,6 +60,8 @@ export class ProxyPath {
   constructor(host: ProxyPathHost, serverOptions: http.ServerOptions) {
     this.#host = host;
     this.#passes = [
+      // 0. An ACME HTTP-01 challenge tenantd ordered (tls.acme), for any Host, before host lookup.
+      (x) => this.#challenge(x),
       // 1. Find the tenant from Host alone; X-Forwarded-Host never steers routing.
       (x) => this.#resolve(x),
       // 2. The tenant's rules: TRACE, a declared body over the limit.
@@ -153,6 +156,20 @@ export class ProxyPath {
     if (name === undefined) return { status: 400, message: 'malformed Host header' };
     if (!this.#host.open()) return { status: 503, message: 'tenantd is starting' };
     return this.#host.routes().lookup(name) ?? { status: 404, message: 'unknown host' };
+  }
+
+  /** Answers an HTTP-01 challenge of one of tenantd's orders; any other request goes on. */
+  async #challenge(x: Exchange): Promise<boolean> {
+    const lookup = this.#host.options().tls?.challenge;
+    const { method, url } = x.req;
+    if (!lookup || (method !== 'GET' && method !== 'HEAD') || url === undefined) return false;
+    const token = challengeToken(url);
+    if (token === undefined) return false;
+    const answer = await lookup(token);
+    if (answer === undefined) return false;
+    x.res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' });
+    x.res.end(method === 'HEAD' ? undefined : answer);
+    return true;
   }
 
   #resolve(x: Exchange): boolean {

@@ -18,6 +18,8 @@ export interface RouterTls {
   defaultHost: string | undefined;
   /** ms a client has to send its ClientHello. */
   handshakeTimeout: number;
+  /** The key authorization of an ACME HTTP-01 token (tls.acme), answered on the plain listener for any Host; undefined: not one of tenantd's. */
+  challenge: ((token: string) => string | undefined | Promise<string | undefined>) | undefined;
 }
 
 export interface RouterOptions extends RouterLimits {

@@ -17,6 +17,7 @@ import { normalizeHost, type HostTable } from '../http/host-table.ts';
 import { scanProxyHeader } from './proxy-protocol.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
 import { scanClientHello, unrecognizedNameAlert, handshakeFailureAlert, type HelloScan } from '../tls/client-hello.ts';
+import { challengeToken } from '../tls/tenant-tls.ts';
 import { scanFirstHead, type FirstHead, type SettledScan } from './first-head.ts';
 import { FirstBytesReader } from './first-bytes-reader.ts';
 import { OneShot } from './one-shot.ts';
@@ -381,6 +382,8 @@ export class Router {
     if (bytes === undefined) return;
     const { scan } = settled as Exclude<Settled<SettledScan>, { badProxy: string }>;
     if (scan.kind === 'proxy' || !this.#options.handoff) return this.#proxy.take(socket, bytes);
+    // An ACME HTTP-01 challenge: the proxy path answers it, whatever the Host.
+    if (this.#tls?.challenge && challengeToken(scan.head.target) !== undefined) return this.#proxy.take(socket, bytes);
     if (this.#tls && this.#redirect(socket, scan.head)) return;
     const routed = ticket.front ? this.#frontRequest(socket, ticket, bytes, scan.head) : this.#handOff(socket, ticket, bytes, scan.head);
     routed.catch((error: unknown) => {

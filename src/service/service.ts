@@ -36,12 +36,15 @@ import { dropSideSchema, sideSchemas } from '../data/replace-tenant.ts';
 import { connectionBudget, liveLimit } from '../supervisor/worker-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
-import type { CloneRequest, CloneResult, Readiness, ReloadResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
+import type { CloneRequest, CloneResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { cloneFile, cloneSite, cloneTenant } from '../data/clone-tenant.ts';
 import { deepFreeze } from '../config/deep-freeze.ts';
 import { LogLevels } from './log-levels.ts';
 import { SiteCredentials } from './site-credentials.ts';
 import { TlsState } from './tls-state.ts';
+import { CertificateManager } from '../acme/certificate-manager.ts';
+import { CertificateStore } from '../db/certificate-store.ts';
+import type { LoadedCertificate } from '../tls/certificates.ts';
 import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
 import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
@@ -118,6 +121,8 @@ interface Started {
   credentials: SiteCredentials;
   /** Certificates and ticket keys, when tls is configured (replaced at each reload). */
   tls: TlsState | undefined;
+  /** Certificates by ACME, when tls.acme is configured (started or stopped by a reload that adds or removes it). */
+  acme: CertificateManager | undefined;
 }
 
 export class Service {
@@ -127,7 +132,7 @@ export class Service {
   readonly metrics = new Metrics();
   #config: Config;
   /** The parts up so far: all of them once start() has run (see Started); stop() closes whichever are. */
-  #parts: Partial<Started> & { admin?: http.Server; forwarder?: Forwarder } = {};
+  #parts: Partial<Started> & { admin?: http.Server; forwarder?: Forwarder; certificateStore?: CertificateStore } = {};
   #started: Started | undefined;
   #sites = new Map<string, ServedSite>();
   /** Groups that left the routes and are finishing their requests. */
@@ -196,7 +201,7 @@ export class Service {
   }
 
   metricsText(): string {
-    return this.metrics.render(this.status(), this.database.up, this.#live.count);
+    return this.metrics.render(this.status(), this.database.up, this.#live.count, this.#started?.acme?.outcomes);
   }
 
   /**
@@ -221,6 +226,7 @@ export class Service {
       reload: () => this.reload(),
       restart: (schema) => this.restart(schema),
       clone: (request) => this.clone(request),
+      renewCertificate: (host) => this.renewCertificate(host),
       metrics: () => this.metricsText(),
     }, this.#levels.child({ component: 'admin' }), config.adminToken);
     await listen(parts.admin, 'admin API', config.admin.host, config.admin.port);
@@ -257,8 +263,13 @@ export class Service {
     const secret = CredentialsSecret.read(config.database.secretFile, true);
     const credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
     const tls = tlsStateOf(config, secret, router);
-    if (tls) router.setTls(tls.router);
-    this.#started = { database, provisioner, monitor, router, server, credentials, tls };
+    const acme = config.tls?.acme ? await this.#startAcme(config.tls.acme, secret, database.adminUrl) : undefined;
+    parts.acme = acme;
+    if (tls) {
+      if (acme) tls.setIssued(acme.issued);
+      router.setTls(tls.router(acme));
+    }
+    this.#started = { database, provisioner, monitor, router, server, credentials, tls, acme };
     this.#live.limit = liveLimit(config, server);
     const budget = connectionBudget(config.database, server);
     log.info({ serverMaxConnections: server.server, budget, maxLive: this.#live.limit }, 'connection budget');
@@ -290,6 +301,8 @@ export class Service {
     this.#rotation = setInterval(() => this.#rotateTickets(), ticketCheckInterval);
     this.#rotation.unref();
     this.#routing = true;
+    // Hosts without a certificate are ordered off the request path, from now on.
+    if (tls && acme) acme.want(tls.acmeHosts(sitesOf(config)));
     const statuses = this.status();
     const notServing = statuses.filter((s) => !serves(s.state));
     log[notServing.length > 0 ? 'warn' : 'info']({
@@ -300,6 +313,38 @@ export class Service {
       notServing: notServing.length,
       ...(notServing.length > 0 ? { problems: notServing.map((s) => `${s.schema}: ${s.state}${s.error ? ` (${s.error})` : ''}`) } : {}),
     }, 'tenantd serving');
+  }
+
+  /** The certificate manager of tls.acme: its tables made, what the database holds read (served at once). */
+  async #startAcme(config: NonNullable<NonNullable<Config['tls']>['acme']>, secret: CredentialsSecret, adminUrl: string): Promise<CertificateManager> {
+    this.#parts.certificateStore ??= new CertificateStore(adminUrl);
+    return CertificateManager.start(config, {
+      store: this.#parts.certificateStore,
+      secret,
+      log: this.#log.child({ component: 'acme' }),
+      changed: (issued) => this.#issuedChanged(issued),
+    });
+  }
+
+  /** ACME issued a certificate (here or on another node): the router and every tenant's workers get the new set. */
+  #issuedChanged(issued: readonly LoadedCertificate[]): void {
+    const started = this.#started;
+    if (!started?.tls) return;
+    started.tls.setIssued(issued);
+    started.router.setTls(started.tls.router(started.acme));
+    for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.setTls(started.tls.forSite(site.site));
+  }
+
+  /**
+   * Orders a new certificate for `host` now (tenantd certs renew), and waits
+   * for the outcome (at most `timeout` ms).
+   */
+  async renewCertificate(host: string, timeout = 120_000): Promise<RenewResult> {
+    const acme = this.#started?.acme;
+    if (!acme) return rejected(new errors.AcmeOff());
+    if (!acme.manages(host)) return rejected(new errors.AcmeHostUnknown(host));
+    const state = await acme.renew(host, timeout);
+    return { ok: true, host, ...state };
   }
 
   /** Drops the `$replaced$` copies older than backup.keepReplaced (and `$restoring$` ones a killed restore left, as old). */
@@ -490,8 +535,14 @@ export class Service {
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
     // Certificate files read again: a changed one is picked up, a bad one rejects the reload.
     let tls: TlsState | undefined;
+    const previousAcme = this.#running.acme;
+    let acme = previousAcme;
     try {
       tls = tlsStateOf(loaded, secret, this.#running.router);
+      if (!loaded.tls?.acme) acme = undefined;
+      else if (acme) acme.configure(loaded.tls.acme);
+      else acme = await this.#startAcme(loaded.tls.acme, secret, this.#running.database.adminUrl);
+      if (tls && acme) tls.setIssued(acme.issued);
     } catch (error) {
       if (!(error instanceof TenantdError)) throw error;
       this.#log.error({ err: error }, 'reload rejected; the running config stays');
@@ -530,8 +581,11 @@ export class Service {
     if (tls) {
       // Unchanged sites' workers get the certificates as they are now (a renewed file, say).
       for (const site of sites.values()) if (site instanceof WorkerGroup && !started.has(site.site.schema)) site.setTls(tls.forSite(site.site));
-      router.setTls(tls.router);
+      router.setTls(tls.router(acme));
     }
+    running.acme = acme;
+    if (previousAcme && previousAcme !== acme) void previousAcme.close();
+    if (tls && acme) acme.want(tls.acmeHosts(sitesOf(next)));
     this.#starts.limit = next.workers.startConcurrency;
     this.#live.limit = liveLimit(next, server);
     this.#sites = sites;
@@ -599,7 +653,7 @@ export class Service {
     const specs = new Map(sitesOf(this.#config).map((site) => [site.schema, site]));
     return statuses.map((status) => {
       const spec = specs.get(status.schema);
-      return spec ? { ...status, certificates: tls.hostCertificates(spec) } : status;
+      return spec ? { ...status, certificates: tls.hostCertificates(spec, this.#started?.acme) } : status;
     });
   }
 
@@ -620,7 +674,8 @@ export class Service {
     clearInterval(this.#reaper);
     clearInterval(this.#expiry);
     clearInterval(this.#rotation);
-    const { admin, forwarder, router, monitor, provisioner, database } = this.#parts;
+    await this.#started?.acme?.close();
+    const { admin, forwarder, router, monitor, provisioner, database, certificateStore } = this.#parts;
     if (router) await router.close(this.#config.workers.stopTimeout);
     // Handed-off connections close while every group still routes: a request on
     // one for another tenant is rerouted to workers that still serve it.
@@ -632,6 +687,7 @@ export class Service {
     forwarder?.close();
     await monitor?.stop();
     await provisioner?.close();
+    await certificateStore?.close();
     await database?.close();
     this.#log.info('tenantd stopped');
   }

@@ -1,5 +1,6 @@
 // The service's HTTPS state: the certificates read from tls.certificates (again
-// at each reload, so changed files are picked up), what each tenant's workers
+// at each reload, so changed files are picked up) and those ACME issued (the
+// certificate manager's, replaced as it issues), what each tenant's workers
 // get of them, the router's choices, and each tenant's session ticket keys:
 // derived from the credentials secret, the tenant and the current period of
 // tls.ticketRotation, so that every node gives the same keys (a ticket resumes
@@ -10,12 +11,15 @@ import type { RouterTls } from '../router/router.ts';
 import { certificateFor, certificatesOf, loadCertificates, type LoadedCertificate } from '../tls/certificates.ts';
 import { httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
 import type { HostCertificate } from '../admin/admin-types.ts';
+import type { CertificateManager } from '../acme/certificate-manager.ts';
 
 type TlsConfig = NonNullable<Config['tls']>;
 
 export class TlsState {
   readonly #config: TlsConfig;
-  readonly #certificates: LoadedCertificate[];
+  /** The files' certificates, then ACME's. */
+  #certificates: LoadedCertificate[];
+  readonly #files: LoadedCertificate[];
   readonly #secret: CredentialsSecret;
   readonly #defaultHost: string | undefined;
 
@@ -27,7 +31,8 @@ export class TlsState {
     this.#config = config.tls;
     this.#boundPort = boundPort;
     this.#secret = secret;
-    this.#certificates = loadCertificates(config.tls.certificates, '/');
+    this.#files = loadCertificates(config.tls.certificates, '/');
+    this.#certificates = this.#files;
     const fallback = config.tenants.find((t) => t.schema === config.tls.defaultTenant);
     this.#defaultHost = fallback?.hosts.find((h) => !h.startsWith('*.'));
   }
@@ -45,6 +50,7 @@ export class TlsState {
       handshakeTimeout: this.#config.handshakeTimeout,
       redirectPort: this.#redirectPort(site.schema),
       hsts: Math.floor(this.#config.hsts / 1000),
+      acme: this.#config.acme !== undefined,
     };
   }
 
@@ -54,18 +60,36 @@ export class TlsState {
     return this.#config.publicPort ?? (this.#config.listen.port || this.#boundPort || 443);
   }
 
-  /** Each host of `site` with the certificate that covers it (null: none, its handshakes are refused). */
-  hostCertificates(site: Site): HostCertificate[] {
+  /** The certificates ACME issued, beside the files' (the manager's list, whenever it changes). */
+  setIssued(issued: readonly LoadedCertificate[]): void {
+    this.#certificates = [...this.#files, ...issued];
+  }
+
+  /** The hosts of `sites` ACME is to keep certified: those no file covers, but tls.acme.except's. */
+  acmeHosts(sites: readonly Site[]): string[] {
+    const except = this.#config.acme?.except ?? [];
+    return sites.filter((site) => !except.includes(site.schema)).flatMap((site) => site.hosts.filter((host) => certificateFor(this.#files, host) === undefined));
+  }
+
+  /** Each host of `site` with the certificate that covers it (null: none, its handshakes are refused), and where ACME stands for it. */
+  hostCertificates(site: Site, acme: CertificateManager | undefined): HostCertificate[] {
     return site.hosts.map((host) => {
       const c = certificateFor(this.#certificates, host);
-      return { host, file: c?.source ?? null, expires: c ? new Date(c.notAfter).toISOString() : null };
+      const file = c && c.source !== 'acme' ? c.source : null;
+      return {
+        host,
+        file,
+        expires: c ? new Date(c.notAfter).toISOString() : null,
+        ...(acme?.manages(host) ? { acme: acme.state(host) } : {}),
+      };
     });
   }
 
-  /** The router's choices: which names have a certificate, the default tenant's host. */
-  get router(): RouterTls {
+  /** The router's choices: which names have a certificate, the default tenant's host, ACME's HTTP-01 answers. */
+  router(acme: CertificateManager | undefined): RouterTls {
     const certificates = this.#certificates;
     return {
+      challenge: acme && ((token) => acme.challenge(token)),
       certified: (host) => certificateFor(certificates, host) !== undefined,
       redirect: (schema, hostname, target) => {
         const port = this.#redirectPort(schema);

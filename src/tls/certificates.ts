@@ -17,7 +17,8 @@ export interface LoadedCertificate extends CertificatePem {
   source: string;
   /** Its DNS names, lower-cased; `*.example.com` for a wildcard. */
   names: readonly string[];
-  /** When it expires (ms since the epoch). */
+  /** When it became valid, and when it expires (ms since the epoch). */
+  notBefore: number;
   notAfter: number;
 }
 
@@ -33,25 +34,31 @@ export function loadCertificates(pairs: readonly { cert: string; key: string }[]
         throw new errors.CertificateInvalid(file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message);
       }
     };
-    const cert = read(certFile);
-    const key = read(keyFile);
-    let x509: X509Certificate;
-    try {
-      x509 = new X509Certificate(cert);
-    } catch (error) {
-      throw new errors.CertificateInvalid(certFile, `not a PEM certificate (${(error as Error).message})`);
-    }
-    let privateKey;
-    try {
-      privateKey = createPrivateKey(key);
-    } catch (error) {
-      throw new errors.CertificateInvalid(keyFile, `not a PEM private key (${(error as Error).message})`);
-    }
-    if (!x509.checkPrivateKey(privateKey)) throw new errors.CertificateInvalid(keyFile, `not the key of ${certFile}`);
-    const names = namesOf(x509);
-    if (names.length === 0) throw new errors.CertificateInvalid(certFile, 'it names no DNS host (subjectAltName)');
-    return { cert, key, source: certFile, names, notAfter: Date.parse(x509.validTo) };
+    return parseCertificate(read(certFile), read(keyFile), certFile, keyFile);
   });
+}
+
+/**
+ * A certificate and its key from PEM text, checked: `certName` and `keyName`
+ * say where they came from in messages (files, or the database for ACME's).
+ */
+export function parseCertificate(cert: string, key: string, certName: string, keyName = certName): LoadedCertificate {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (error) {
+    throw new errors.CertificateInvalid(certName, `not a PEM certificate (${(error as Error).message})`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new errors.CertificateInvalid(keyName, `not a PEM private key (${(error as Error).message})`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new errors.CertificateInvalid(keyName, `not the key of ${certName}`);
+  const names = namesOf(x509);
+  if (names.length === 0) throw new errors.CertificateInvalid(certName, 'it names no DNS host (subjectAltName)');
+  return { cert, key, source: certName, names, notBefore: Date.parse(x509.validFrom), notAfter: Date.parse(x509.validTo) };
 }
 
 /** The DNS names of a certificate's subjectAltName, lower-cased. */

@@ -16,6 +16,8 @@ export interface TenantTls {
   redirectPort: number | undefined;
   /** Seconds of Strict-Transport-Security on responses over HTTPS; 0: none. */
   hsts: number;
+  /** tls.acme is on: ACME challenge paths go to the router, which answers them (never the application). */
+  acme: boolean;
 }
 
 /** Where a plain request for `hostname` and `target` is redirected: https://, the port unless 443. */
@@ -23,9 +25,18 @@ export function httpsLocation(hostname: string, port: number, target: string): s
   return `https://${hostname}${port === 443 ? '' : `:${port}`}${target}`;
 }
 
+const challengePrefix = '/.well-known/acme-challenge/';
+
 /** ACME's HTTP-01 challenges are answered over plain HTTP, never redirected. */
 export function redirectable(target: string): boolean {
-  return !target.startsWith('/.well-known/acme-challenge/');
+  return !target.startsWith(challengePrefix);
+}
+
+/** The token of an ACME HTTP-01 challenge path (RFC 8555 §8.3: base64url), else undefined. */
+export function challengeToken(target: string): string | undefined {
+  if (!target.startsWith(challengePrefix)) return undefined;
+  const token = target.slice(challengePrefix.length);
+  return /^[A-Za-z0-9_-]+$/.test(token) ? token : undefined;
 }
 
 /**

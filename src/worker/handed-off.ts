@@ -20,7 +20,7 @@ import { addForwardedHeaders, assignRequestId, clientErrorStatus } from '../http
 import { HostTable, normalizeHost } from '../http/host-table.ts';
 import { countRequest, emptyCounts, type RequestCounts } from '../http/request-stats.ts';
 import { SlotList } from '../http/slot-list.ts';
-import { httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
+import { challengeToken, httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
 import { HandedOffResponse } from './handed-off-response.ts';
 import { reroute } from './reroute.ts';
 import { TlsTerminator } from './tls-terminator.ts';
@@ -318,6 +318,8 @@ export class HandedOff {
     const socket = req.socket as Marked;
     const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
     if (!url.startsWith('/')) return encrypted && url !== '*' && !this.#ownsAbsolute(url) ? misdirected : 'foreign';
+    // ACME's HTTP-01 challenges (tls.acme) are the router's to answer.
+    if (!encrypted && this.#tls?.config.acme && challengeToken(url) !== undefined) return 'foreign';
     const host = req.headers.host!;
     if (socket[knownHost] === host) return 'ours';
     const name = normalizeHost(host);

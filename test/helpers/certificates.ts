@@ -9,7 +9,7 @@ export interface TestCa {
   /** The CA's certificate (PEM file): what a client trusts. */
   caFile: string;
   ca: string;
-  /** Signs a certificate for `names` (the first is its subject); returns its files, relative to the folder. */
+  /** Signs a certificate for `names` (the first is its subject; an IPv4 address is an IP name); returns its files, relative to the folder. */
   issue(file: string, names: readonly string[], days?: number): { cert: string; key: string };
 }
 
@@ -26,7 +26,7 @@ export function makeCa(folder: string): TestCa {
     ca: readFileSync(caFile, 'utf8'),
     issue(file, names, days = 30) {
       const ext = path.join(folder, `${file}.ext`);
-      writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`);
+      writeFileSync(ext, `subjectAltName=${names.map((n) => (/^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`);
       openssl(folder, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', `/CN=${names[0]}`]);
       openssl(folder, ['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${file}.pem`, '-days', String(days), '-extfile', ext]);
       return { cert: `${file}.pem`, key: `${file}.key` };

@@ -60,6 +60,8 @@ export interface StartOptions {
   handoff?: boolean;
   /** log.access; default false (workers write access lines to the test's output). */
   accessLog?: boolean;
+  /** The plain listener's address; default 127.0.0.1:0. */
+  listen?: string;
 }
 
 /** `yaml` with log.access set, inside its log section if it has one. */
@@ -84,7 +86,7 @@ export async function startService(t: TestContext, yaml: string, options: StartO
   const database = db ?? await createTestDatabase();
   const dir = writeFiles(t, {
     ...extraFiles,
-    'tenantd.yaml': `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${options.database ?? ''}${withAccessLog(withHandoff(yaml, options.handoff), options.accessLog ?? false)}`,
+    'tenantd.yaml': `listen: ${options.listen ?? '127.0.0.1:0'}\nadmin: 127.0.0.1:0\ndatabase:\n  url: ${database.url}\n${options.database ?? ''}${withAccessLog(withHandoff(yaml, options.handoff), options.accessLog ?? false)}`,
   });
   const configFile = path.join(dir, 'tenantd.yaml');
   const config = loadConfig(configFile, {});
