@@ -14,6 +14,7 @@ import tls from 'node:tls';
 import pg from 'pg';
 import { freePort } from '../src/base/free-port.ts';
 import { orderBackoff, renewalTime } from '../src/acme/certificate-manager.ts';
+import { loadConfig } from '../src/config/load-config.ts';
 import { runCli } from './helpers/cli.ts';
 import { eventually } from './helpers/http.ts';
 import { havePebble, startPebble, type Pebble } from './helpers/pebble.ts';
@@ -63,6 +64,21 @@ async function status(s: RunningService, host: string) {
   for (const site of s.service.status()) for (const c of site.certificates ?? []) if (c.host === host) return c;
   return undefined;
 }
+
+test("the README's HTTPS in three lines is a valid config: Let's Encrypt, every host ordered, plain HTTP redirected", (t) => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### HTTPS on a machine with a public name'));
+  const block = /```yaml\n([^`]+)```/.exec(section)?.[1];
+  assert.ok(block, 'the README shows the config');
+  assert.equal(block.trim().split('\n').length, 3);
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'tenantd.yaml'), `listen: 0.0.0.0:80\n${block}tenants:\n  - schema: acme\n    hosts: [acme.example.com]\n`);
+  const loaded = loadConfig(path.join(dir, 'tenantd.yaml'), {});
+  assert.equal(loaded.tls?.acme?.directory, 'https://acme-v02.api.letsencrypt.org/directory');
+  assert.equal(loaded.tls?.listen.port, 443);
+  assert.equal(loaded.tls?.redirect, true);
+  assert.deepEqual(loaded.tls?.acme?.except, []);
+});
 
 test('renewal at two thirds of the life, and the backoff after failed orders', () => {
   const day = 86_400_000;

@@ -100,7 +100,7 @@ export class CertificateManager {
     return manager;
   }
 
-  /** A reload's tls.acme (throws TENANTD_CERTIFICATE_INVALID when caRoot cannot be read: the reload is rejected). */
+  /** A reload's tls.acme (throws TENANTD_ACME_CA_ROOT_INVALID when caRoot cannot be read: the reload is rejected). */
   configure(config: AcmeConfig): void {
     const caRoot = readCaRoot(config);
     this.#config = config;
@@ -305,7 +305,7 @@ function readCaRoot(config: AcmeConfig): string | undefined {
   return parseCaRoot(config.caRoot);
 }
 
-/** The PEM text of tls.acme.caRoot; throws TENANTD_CERTIFICATE_INVALID naming the key and the file. */
+/** The PEM text of tls.acme.caRoot; throws TENANTD_ACME_CA_ROOT_INVALID naming the file. */
 function parseCaRoot(file: string): string {
   let text: string;
   try {

@@ -98,7 +98,7 @@ export const errors = {
     `no tenant ${schema} in the registry`),
   CertificateInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
     `tls.certificates: ${file}: ${reason}`),
-  AcmeCaRootInvalid: define('TENANTD_CERTIFICATE_INVALID', 422, (file: string, reason: string) =>
+  AcmeCaRootInvalid: define('TENANTD_ACME_CA_ROOT_INVALID', 422, (file: string, reason: string) =>
     `tls.acme.caRoot: ${file}: ${reason}`),
   AcmeOff: define('TENANTD_ACME_OFF', 409, () =>
     'the running service orders no certificates: its config has no tls.acme'),
