@@ -178,6 +178,8 @@ test('ACME with pebble: a host gets a certificate at start and one added by relo
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /broken\.test\s+initech\s+-\s+ACME: failed: .+; next try \d{4}-\d\d-\d\d \d\d:\d\d/);
   assert.match(list.stdout, /acme\.test\s+acme\s+\d{4}-\d\d-\d\d \(\d+ days\)\s+ACME, renewed from/);
+  const summary = await runCli(['status', '-c', cliConfig(first)]);
+  assert.match(summary.stdout, /^https: +\d of 4 hosts with a certificate; without: broken\.test \(ACME failed: .+\)/m);
 
   // Five orders in the hour (ordersPerHour: 5): initech.test waits for the limit.
   await eventually(async () => ((await status(first, 'initech.test'))?.acme?.state === 'valid' ? true : undefined), 60_000, 'initech.test issued (the fifth order)');

@@ -8,6 +8,16 @@ import { adminRequest } from './admin-client.ts';
 
 const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`;
 
+/** With tls: hosts by certificate (those without one named, with why), for `tenantd certs list` to say more. */
+function certificateLines(tenants: SiteStatus[]): string[] {
+  const hosts = tenants.flatMap((t) => t.certificates ?? []);
+  if (hosts.length === 0) return [];
+  const served = hosts.filter((c) => c.expires !== null).length;
+  const missing = hosts.filter((c) => c.expires === null);
+  const why = missing.slice(0, 5).map((c) => `${c.host} (${c.acme ? `ACME ${c.acme.state}${c.acme.state === 'failed' ? `: ${c.acme.error}` : ''}` : 'no certificate'})`);
+  return [`https:       ${served} of ${hosts.length} hosts with a certificate${missing.length > 0 ? `; without: ${why.join(', ')}${missing.length > 5 ? ', …' : ''} (tenantd certs list)` : ''}`];
+}
+
 export const statusCommand: Command = {
   summary: "the running service: tenants by state, live workers, memory, connections (--all: every tenant)",
   usage: '[-c FILE] [--all] [--json]',
@@ -26,6 +36,7 @@ export const statusCommand: Command = {
       `workers:     ${summary.liveWorkers} live of at most ${summary.maxLive}`,
       `memory:      ${mib(summary.residentBytes)} resident (primary and workers)`,
       `database:    ${db.up ? 'up' : 'DOWN'}, ${db.connections} tenant connections (budget ${db.budget} of the server's ${db.serverMaxConnections})`,
+      ...certificateLines(tenants),
       '',
     ].join('\n'));
     // Without --all, only the tenants that need a look.
