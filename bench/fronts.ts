@@ -2,7 +2,8 @@
 // taking turns on each measure (BENCH_ROUNDS rounds; each ratio the median of
 // the rounds' own ratios), on an embedded PostgreSQL with the demo app.
 //  1. HTTPS kept alive (50 connections): tenantd terminating TLS in the
-//     tenant's worker, against nginx terminating TLS in front of that worker.
+//     tenant's worker, against nginx terminating TLS in front of that worker,
+//     and against a bare Node HTTPS server giving the same answer.
 //  2. New TLS connections per second (a full handshake each, wrk with
 //     Connection: close), and resumed ones (openssl s_time -reuse), the same two.
 //  3. A front whose kept-alive connections carry several tenants' requests:
@@ -157,11 +158,18 @@ ${schemas.map((s) => `  - schema: ${s}\n    hosts: [${s}.localhost]\n`).join('')
     location / { proxy_pass http://worker;${proxied} }
   }`, nginxTls);
 
+  // A bare Node HTTPS server answering what the demo answers: the floor of TLS in Node.
+  const directTls = await freePort();
+  children.push(spawn(process.execPath, [path.join(import.meta.dirname, 'https-direct.mjs'), `${certs}/site.pem`, `${certs}/site.key`, String(directTls)], { stdio: 'inherit' }));
+  await until(directTls);
+
   const https = turns('HTTPS kept alive, 50 connections, GET /api/tenant (req/s)', [
     ['tenantd (TLS in the tenant\'s worker)', () => wrk(`https://127.0.0.1:${tlsPort}/api/tenant`, { connections: 50, host: 'acme.localhost' })],
     ['nginx terminating TLS in front of the worker', () => wrk(`https://127.0.0.1:${nginxTls}/api/tenant`, { connections: 50, host: 'acme.localhost' })],
+    ['a bare Node HTTPS server, the same answer', () => wrk(`https://127.0.0.1:${directTls}/api/tenant`, { connections: 50, host: 'acme.localhost' })],
   ]);
   console.log(`    tenantd / nginx: ${ratio(https, 'tenantd (TLS in the tenant\'s worker)', 'nginx terminating TLS in front of the worker')}`);
+  console.log(`    tenantd / bare Node HTTPS: ${ratio(https, 'tenantd (TLS in the tenant\'s worker)', 'a bare Node HTTPS server, the same answer')}`);
 
   const fresh = turns('new TLS connections, a full handshake each (wrk, Connection: close, 20 connections; conn/s)', [
     ['tenantd', () => wrk(`https://127.0.0.1:${tlsPort}/api/tenant`, { connections: 20, host: 'acme.localhost', close: true })],
