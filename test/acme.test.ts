@@ -19,6 +19,7 @@ import { runCli } from './helpers/cli.ts';
 import { eventually } from './helpers/http.ts';
 import { havePebble, startPebble, type Pebble } from './helpers/pebble.ts';
 import { probeApp, startService, tempDir, type RunningService } from './helpers/service.ts';
+import { RawConnection } from './helpers/raw-http.ts';
 
 // CI installs pebble and must run these (TENANTD_REQUIRE_BROWSER: every real part required).
 const skip = havePebble || process.env.TENANTD_REQUIRE_BROWSER === '1' ? false : 'needs pebble and pebble-challtestsrv (apt-get install pebble)';
@@ -214,6 +215,59 @@ test('ACME: a CA whose certificate is not trusted is one line naming tls.acme.ca
   const renewed = await runCli(['certs', 'renew', 'acme.test', '-c', cliConfig(s)]);
   assert.equal(renewed.code, 0, renewed.stdout + renewed.stderr);
   assert.ok((await servedCertificate(s.service.tlsAddress.port, 'acme.test', pebble.root)) instanceof X509Certificate);
+});
+
+test('ACME with external account binding: without the CA\'s key the order fails with its error; with tls.acme.eab it issues', { skip, timeout: 60_000 }, async (t) => {
+  const listen = await freePort();
+  const eab = { kid: 'kid-1', hmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W' };
+  const pebble = await startPebble(t, listen, eab);
+  const s = await startService(t, config(pebble, acmeOnly), { listen: `127.0.0.1:${listen}` });
+  const failed = await eventually(async () => {
+    const c = await status(s, 'acme.test');
+    return c?.acme?.state === 'failed' ? c : undefined;
+  }, 30_000, 'the order refused without EAB');
+  assert.match(failed.acme!.error!, /externalAccountBinding/);
+  writeFileSync(s.configFile, readConfig(s).replace('    email: ops@example.com\n', `    email: ops@example.com\n    eab: { kid: ${eab.kid}, hmacKey: ${eab.hmacKey} }\n`));
+  assert.equal((await s.service.reload()).ok, true);
+  const renewed = await runCli(['certs', 'renew', 'acme.test', '-c', cliConfig(s)]);
+  assert.equal(renewed.code, 0, renewed.stdout + renewed.stderr);
+  assert.ok((await servedCertificate(s.service.tlsAddress.port, 'acme.test', pebble.root)) instanceof X509Certificate);
+});
+
+test('HTTP-01 answers come from the router for any Host, before host lookup, first on a connection or later on a kept-alive one, from any node\'s order (the database); other tokens and paths reach the application', { skip, timeout: 60_000 }, async (t) => {
+  const listen = await freePort();
+  const pebble = await startPebble(t, listen);
+  // A directory nothing answers: no order of its own interferes.
+  const s = await startService(t, config(pebble, acmeOnly).replace(pebble.directory, 'https://127.0.0.1:9/dir'), { listen: `127.0.0.1:${listen}` });
+  await eventually(async () => ((await status(s, 'acme.test'))?.acme?.state === 'failed' ? true : undefined), 30_000, 'the manager started');
+  // Another node's order under way: its answer is in the database.
+  const c = new pg.Client({ connectionString: s.db.url });
+  c.on('error', () => {});
+  await c.connect();
+  await c.query("insert into public.tenantd_acme_challenges (token, key_authorization) values ('tok-en_1', 'tok-en_1.thumbprint')");
+  await c.end();
+  for (const host of ['acme.test', 'unknown.example']) {
+    const first = await new RawConnection(s.port).ready();
+    t.after(() => first.close());
+    const reply = await first.get(host, '/.well-known/acme-challenge/tok-en_1');
+    assert.equal(reply.status, 200, host);
+    assert.equal(reply.body.toString(), 'tok-en_1.thumbprint');
+  }
+  // Later on a connection acme's worker serves: still the router's answer.
+  const kept = await new RawConnection(s.port).ready();
+  t.after(() => kept.close());
+  const whoami = await kept.get('acme.test', '/whoami');
+  assert.equal(whoami.status, 200);
+  assert.equal(JSON.parse(whoami.body.toString()).schema, 'acme');
+  const later = await kept.get('acme.test', '/.well-known/acme-challenge/tok-en_1');
+  assert.equal(later.status, 200);
+  assert.equal(later.body.toString(), 'tok-en_1.thumbprint');
+  // A token tenantd did not publish: the application answers it (the probe: 404).
+  const other = await new RawConnection(s.port).ready();
+  t.after(() => other.close());
+  const unknown = await other.get('acme.test', '/.well-known/acme-challenge/other');
+  assert.equal(unknown.status, 404);
+  assert.notEqual(unknown.body.toString(), 'tok-en_1.thumbprint');
 });
 
 /** A config file that names the in-process service's bound admin address, for the commands. */

@@ -32,7 +32,8 @@ export interface Pebble {
 /** Whether pebble and pebble-challtestsrv are installed (.ci/run installs them). */
 export const havePebble = spawnSync('pebble', ['-h']).error === undefined && spawnSync('pebble-challtestsrv', ['-h']).error === undefined;
 
-export async function startPebble(t: TestContext, httpPort: number): Promise<Pebble> {
+/** `eab`: pebble requires external account binding with this key id and MAC key (base64url). */
+export async function startPebble(t: TestContext, httpPort: number, eab?: { kid: string; hmacKey: string }): Promise<Pebble> {
   const dir = tempDir(t);
   const ca = makeCa(dir);
   const api = ca.issue('api', ['localhost', '127.0.0.1']);
@@ -47,7 +48,8 @@ export async function startPebble(t: TestContext, httpPort: number): Promise<Peb
       httpPort,
       tlsPort,
       ocspResponderURL: '',
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: eab !== undefined,
+      ...(eab ? { externalAccountMACKeys: { [eab.kid]: eab.hmacKey } } : {}),
     },
   }));
   let output = '';
