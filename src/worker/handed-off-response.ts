@@ -21,8 +21,25 @@ export class HandedOffResponse<X = unknown> extends CountedResponse {
   requestId = '';
   /** The request and response, while the application has them. */
   exchange: X | undefined = undefined;
+  /**
+   * Called once when the response closes (finished or cut), before any
+   * 'close' listener: set per response, where a listener would grow the
+   * response's listener list on every request.
+   */
+  onClose: ((response: this) => void) | undefined = undefined;
   /** The application set headers one by one (setHeader/appendHeader). */
   #progressive = false;
+
+  override emit(event: string | symbol): boolean {
+    if (event === 'close' && this.onClose !== undefined) {
+      const closed = this.onClose;
+      this.onClose = undefined;
+      closed(this);
+    }
+    // Whatever arguments Node gave, passed on as they came.
+    // eslint-disable-next-line prefer-rest-params
+    return (super.emit as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
+  }
 
   override setHeader(name: string, value: number | string | readonly string[]): this {
     this.#progressive = true;

@@ -122,17 +122,17 @@ export class HandedOff {
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   #draining = false;
   #drained: Promise<void> | undefined;
-  /** One 'close' listener for every response (a closure per request costs more). */
-  readonly #responseClosed: (this: Response) => void;
+  /** One close hook for every response (a closure per request costs more). */
+  readonly #responseClosed: (response: Response) => void;
 
   constructor(options: HandedOffOptions) {
     this.#options = options;
     this.#limits = options.limits;
     const finished = (x: Exchange) => this.#finished(x);
     const fault = (error: unknown, socket: Socket | null) => this.#fault(error, socket);
-    this.#responseClosed = function (this: Response) {
-      const x = this.exchange;
-      this.exchange = undefined;
+    this.#responseClosed = (response: Response) => {
+      const x = response.exchange;
+      response.exchange = undefined;
       try {
         if (x) finished(x);
       } catch (error) {
@@ -392,7 +392,7 @@ export class HandedOff {
     const state = socket[activity] ??= { busy: 0, since: started };
     state.busy += 1;
     res.exchange = x;
-    res.on('close', this.#responseClosed);
+    res.onClose = this.#responseClosed;
     if (!ours) {
       refuse(res, whose);
       return false;
