@@ -91,7 +91,7 @@ test('renewal at two thirds of the life, and the backoff after failed orders', (
 
 test('ACME with pebble: a host gets a certificate at start and one added by reload gets its own; curl verifies both by name; renewal replaces it with no failed request; a second node serves the same one without ordering; an order the CA fails is shown with its error and next try, others unaffected; the hourly limit holds', { skip, timeout: 180_000 }, async (t) => {
   const listen = await freePort();
-  const pebble = await startPebble(t, listen);
+  const pebble = await startPebble(t, { httpPort: listen });
   const shared = tempDir(t);
   const secretFile = path.join(shared, 'credentials.secret');
   writeFileSync(secretFile, 'a shared secret of the two nodes, long enough\n', { mode: 0o600 });
@@ -192,7 +192,7 @@ test('ACME with pebble: a host gets a certificate at start and one added by relo
 
 test('ACME: a CA whose certificate is not trusted is one line naming tls.acme.caRoot; an unknown host cannot be renewed; a bad caRoot file rejects the reload', { skip, timeout: 60_000 }, async (t) => {
   const listen = await freePort();
-  const pebble = await startPebble(t, listen);
+  const pebble = await startPebble(t, { httpPort: listen });
   const yaml = config(pebble, acmeOnly).replace(`    caRoot: ${pebble.apiCaFile}\n`, '');
   const s = await startService(t, yaml, { listen: `127.0.0.1:${listen}` });
   const failed = await eventually(async () => {
@@ -220,7 +220,7 @@ test('ACME: a CA whose certificate is not trusted is one line naming tls.acme.ca
 test('ACME with external account binding: without the CA\'s key the order fails with its error; with tls.acme.eab it issues', { skip, timeout: 60_000 }, async (t) => {
   const listen = await freePort();
   const eab = { kid: 'kid-1', hmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W' };
-  const pebble = await startPebble(t, listen, eab);
+  const pebble = await startPebble(t, { httpPort: listen, eab });
   const s = await startService(t, config(pebble, acmeOnly), { listen: `127.0.0.1:${listen}` });
   const failed = await eventually(async () => {
     const c = await status(s, 'acme.test');
@@ -236,7 +236,7 @@ test('ACME with external account binding: without the CA\'s key the order fails 
 
 test('HTTP-01 answers come from the router for any Host, before host lookup, first on a connection or later on a kept-alive one, from any node\'s order (the database); other tokens and paths reach the application', { skip, timeout: 60_000 }, async (t) => {
   const listen = await freePort();
-  const pebble = await startPebble(t, listen);
+  const pebble = await startPebble(t, { httpPort: listen });
   // A directory nothing answers: no order of its own interferes.
   const s = await startService(t, config(pebble, acmeOnly).replace(pebble.directory, 'https://127.0.0.1:9/dir'), { listen: `127.0.0.1:${listen}` });
   await eventually(async () => ((await status(s, 'acme.test'))?.acme?.state === 'failed' ? true : undefined), 30_000, 'the manager started');
@@ -268,6 +268,29 @@ test('HTTP-01 answers come from the router for any Host, before host lookup, fir
   const unknown = await other.get('acme.test', '/.well-known/acme-challenge/other');
   assert.equal(unknown.status, 404);
   assert.notEqual(unknown.body.toString(), 'tok-en_1.thumbprint');
+});
+
+test('ACME by TLS-ALPN-01 alone (tls.acme.challenges): the CA validates on the TLS listener, answered there before any tenant is chosen, and the certificate is served', { skip, timeout: 60_000 }, async (t) => {
+  const [listen, tlsPort] = [await freePort(), await freePort()];
+  // pebble's HTTP-01 checks go to a port nothing listens on: only TLS-ALPN-01 can pass.
+  const pebble = await startPebble(t, { httpPort: await freePort(), tlsPort });
+  const yaml = config(pebble, acmeOnly, '    challenges: [tls-alpn-01]\n').replace('  listen: 127.0.0.1:0\n', `  listen: 127.0.0.1:${tlsPort}\n`);
+  const s = await startService(t, yaml, { listen: `127.0.0.1:${listen}` });
+  const issued = await eventually(async () => {
+    const c = await servedCertificate(tlsPort, 'acme.test', pebble.root);
+    return c instanceof X509Certificate ? c : undefined;
+  }, 60_000, `acme.test's certificate by TLS-ALPN-01 (${JSON.stringify(await status(s, 'acme.test'))})`);
+  assert.ok(issued.checkHost('acme.test'));
+  assert.equal((await status(s, 'acme.test'))?.acme?.state, 'valid');
+  // A client offering acme-tls/1 for a name with no challenge under way: the handshake fails, nothing is served.
+  const probe = await new Promise<string>((resolve) => {
+    const socket = tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'acme.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => {
+      socket.destroy();
+      resolve('handshake');
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+  assert.notEqual(probe, 'handshake');
 });
 
 /** A config file that names the in-process service's bound admin address, for the commands. */

@@ -1,7 +1,7 @@
 // One ACME order (RFC 8555) for one host, by acme-client: the account (made at
-// the first order, then reused), a new P-256 key and CSR, the HTTP-01
-// challenge published where the plain listener answers it, the certificate
-// chain. Before it, the directory is fetched once with the trust configured
+// the first order, then reused), a new P-256 key and CSR, the challenge
+// published where tenantd answers it (HTTP-01 on the plain listener,
+// TLS-ALPN-01 on the TLS listener), the certificate chain. Before it, the directory is fetched once with the trust configured
 // (tls.acme.caRoot): an untrusted or unreachable CA is one clear line at
 // once, where acme-client would retry for half a minute and then fail with a
 // TypeError.
@@ -10,10 +10,19 @@ import http from 'node:http';
 import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 
-/** Where an order publishes the key authorization of an HTTP-01 token, and takes it down. */
+/**
+ * Where an order publishes what answers its challenge, and takes it down:
+ * for HTTP-01 a token's key authorization, for TLS-ALPN-01 the host's
+ * challenge certificate (under alpnKey(host), as JSON of its PEMs).
+ */
 export interface ChallengeBoard {
-  put(token: string, keyAuthorization: string): Promise<void>;
-  remove(token: string): Promise<void>;
+  put(key: string, value: string): Promise<void>;
+  remove(key: string): Promise<void>;
+}
+
+/** The board's key of a host's TLS-ALPN-01 certificate (never an HTTP-01 token: those are base64url). */
+export function alpnKey(host: string): string {
+  return `tls-alpn-01:${host}`;
 }
 
 export interface AcmeAccount {
@@ -31,6 +40,8 @@ export interface OrderOptions {
   /** The account to use; undefined: one is made (and returned). */
   account: AcmeAccount | undefined;
   board: ChallengeBoard;
+  /** The challenge types offered, in order of preference. */
+  challenges: readonly string[];
   /** acme-client's log lines. */
   debug: (message: string) => void;
 }
@@ -94,16 +105,18 @@ export async function orderCertificate(host: string, options: OrderOptions): Pro
       csr,
       email: options.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
+      challengePriority: [...options.challenges],
       // The CA checks the challenge; acme-client would check it first through
       // this machine's own resolver, which need not see what the CA sees.
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        if (challenge.type !== 'http-01') throw new Error(`the CA offered no http-01 challenge for ${host}`);
-        await options.board.put(challenge.token, keyAuthorization);
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (challenge.type === 'http-01') return options.board.put(challenge.token, keyAuthorization);
+        if ((challenge.type as string) !== 'tls-alpn-01') throw new Error(`the CA offered none of ${options.challenges.join(', ')} for ${host}`);
+        const [alpnKeyPem, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+        return options.board.put(alpnKey(host), JSON.stringify({ cert: alpnCert.toString(), key: alpnKeyPem.toString() }));
       },
       challengeRemoveFn: async (_authz, challenge) => {
-        await options.board.remove(challenge.token);
+        await options.board.remove((challenge.type as string) === 'tls-alpn-01' ? alpnKey(host) : challenge.token);
       },
     });
     return { cert, key: key.toString(), account: { key: accountKey, url: client.getAccountUrl() } };

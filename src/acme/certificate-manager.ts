@@ -12,7 +12,8 @@ import type { Config } from '../config/config.ts';
 import type { CertificateStore, StoredCertificate } from '../db/certificate-store.ts';
 import type { CredentialsSecret } from '../db/credentials-secret.ts';
 import { parseCertificate, type LoadedCertificate } from '../tls/certificates.ts';
-import { oneLine, orderCertificate, type AcmeAccount } from './acme-order.ts';
+import { alpnKey, oneLine, orderCertificate, type AcmeAccount } from './acme-order.ts';
+import type { AlpnCertificate } from '../tls/alpn-challenge.ts';
 import { open, seal } from './sealed-key.ts';
 
 export type AcmeConfig = NonNullable<NonNullable<Config['tls']>['acme']>;
@@ -73,7 +74,7 @@ export class CertificateManager {
   readonly #rows = new Map<string, StoredCertificate>();
   /** Issued certificates by host, with the row time they were read from. */
   readonly #issued = new Map<string, { certificate: LoadedCertificate; from: number }>();
-  /** Tokens of this node's orders under way (the store has every node's). */
+  /** What answers the challenges of this node's orders under way, by board key (the store has every node's). */
   readonly #tokens = new Map<string, string>();
   #ordering: string | undefined;
   #limited = false;
@@ -141,6 +142,13 @@ export class CertificateManager {
   /** The key authorization of an HTTP-01 token, from this node's orders or, for another node's, the store. */
   challenge(token: string): string | Promise<string | undefined> {
     return this.#tokens.get(token) ?? this.#options.store.challenge(token);
+  }
+
+  /** The TLS-ALPN-01 certificate of `host`, while an order (this node's or another's) has one. */
+  async alpnChallenge(host: string): Promise<AlpnCertificate | undefined> {
+    const key = alpnKey(host);
+    const json = this.#tokens.get(key) ?? await this.#options.store.challenge(key);
+    return json === undefined ? undefined : JSON.parse(json) as AlpnCertificate;
   }
 
   /**
@@ -240,15 +248,16 @@ export class CertificateManager {
           email: this.#config.email,
           eab: this.#config.eab,
           caRoot: this.#caRoot,
+          challenges: this.#config.challenges,
           account,
           board: {
-            put: async (token, keyAuthorization) => {
-              this.#tokens.set(token, keyAuthorization);
-              await store.putChallenge(token, keyAuthorization);
+            put: async (key, value) => {
+              this.#tokens.set(key, value);
+              await store.putChallenge(key, value);
             },
-            remove: async (token) => {
-              this.#tokens.delete(token);
-              await store.removeChallenge(token);
+            remove: async (key) => {
+              this.#tokens.delete(key);
+              await store.removeChallenge(key);
             },
           },
           debug: (message) => log.debug({ acme: message }, 'acme-client'),

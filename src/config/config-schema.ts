@@ -162,6 +162,7 @@ export const configSchema = z.object({
         hmacKey: z.string().min(1).describe("The MAC key the CA gave (base64url)."),
       }).strict().optional().describe("External account binding, for CAs that require one (ZeroSSL, Google, most private CAs)."),
       caRoot: z.string().optional().describe("A PEM file of CA certificates to trust for the directory's HTTPS (a private or test CA), relative to the config file's folder. Default: Node's bundled roots."),
+      challenges: z.array(z.enum(['http-01', 'tls-alpn-01'])).min(1).default(['http-01']).describe("The challenge types offered to the CA, in order of preference: http-01 (the CA fetches a token from the plain listener, port 80), tls-alpn-01 (the CA connects to the TLS listener, port 443)."),
       ordersPerHour: z.number().int().min(1).default(20).describe("At most this many orders start in any hour, across the nodes on the database: a config mistake cannot burn the CA's limits."),
       except: z.array(schemaName).default([]).describe("Tenants whose hosts get no certificate by ACME."),
     }).strict().optional().describe("Certificates by ACME (RFC 8555, HTTP-01 on the plain listener) for every host no file covers, kept in the database for every node; renewed at two thirds of their life."),

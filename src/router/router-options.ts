@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { AccessEntry } from '../http/access-entry.ts';
 import type { Forwarder } from './forwarder.ts';
+import type { AlpnCertificate } from '../tls/alpn-challenge.ts';
 
 /** The router's config keys a reload may change (maxHeaderSize is fixed for the server's life), and whether it writes access lines. */
 export type RouterLimits = Omit<Config['router'], 'maxHeaderSize'> & { accessLog: boolean };
@@ -20,6 +21,8 @@ export interface RouterTls {
   handshakeTimeout: number;
   /** The key authorization of an ACME HTTP-01 token (tls.acme), answered on the plain listener for any Host; undefined: not one of tenantd's. */
   challenge: ((token: string) => string | undefined | Promise<string | undefined>) | undefined;
+  /** The certificate of an ACME TLS-ALPN-01 challenge for a host (tls.acme), answered on the TLS listener; undefined: none. */
+  alpnChallenge: ((host: string) => AlpnCertificate | undefined | Promise<AlpnCertificate | undefined>) | undefined;
 }
 
 export interface RouterOptions extends RouterLimits {

@@ -18,6 +18,7 @@ import { scanProxyHeader } from './proxy-protocol.ts';
 import { ClientConnections, type Ticket } from './client-connections.ts';
 import { scanClientHello, unrecognizedNameAlert, handshakeFailureAlert, type HelloScan } from '../tls/client-hello.ts';
 import { challengeToken } from '../tls/tenant-tls.ts';
+import { AlpnChallengeResponder, isAlpnChallenge } from '../tls/alpn-challenge.ts';
 import { scanFirstHead, type FirstHead, type SettledScan } from './first-head.ts';
 import { FirstBytesReader } from './first-bytes-reader.ts';
 import { OneShot } from './one-shot.ts';
@@ -87,6 +88,8 @@ export class Router {
   /** ClientHellos being read, to choose a TLS connection's tenant. */
   readonly #hellos: FirstBytesReader<Ticket, Settled<SettledHello>>;
   #tls: RouterTls | undefined;
+  /** TLS-ALPN-01 challenges (tls.acme), made at the first. */
+  #alpn: AlpnChallengeResponder | undefined;
   /** router.trustedProxies; undefined when none. */
   #trusted: net.BlockList | undefined;
   /** One-request connections, over pooled connections to the workers. */
@@ -339,6 +342,11 @@ export class Router {
     if (scan.kind === 'invalid') {
       this.#options.log.debug({ reason: scan.reason }, 'not a TLS ClientHello');
       return void socket.destroy();
+    }
+    // A CA validating a host by TLS-ALPN-01: answered here, whatever the name.
+    if (tls.alpnChallenge && scan.serverName !== undefined && isAlpnChallenge(scan.alpn)) {
+      this.#alpn ??= new AlpnChallengeResponder((host) => this.#tls?.alpnChallenge?.(host), tls.handshakeTimeout);
+      return this.#alpn.answer(socket, bytes);
     }
     const named = scan.serverName === undefined ? undefined : this.#routes.lookup(scan.serverName);
     if (named && !tls.certified(scan.serverName!)) return void socket.end(handshakeFailureAlert);

@@ -90,6 +90,7 @@ export class TlsState {
     const certificates = this.#certificates;
     return {
       challenge: acme && ((token) => acme.challenge(token)),
+      alpnChallenge: acme && ((host) => acme.alpnChallenge(host)),
       certified: (host) => certificateFor(certificates, host) !== undefined,
       redirect: (schema, hostname, target) => {
         const port = this.#redirectPort(schema);

@@ -32,12 +32,21 @@ export interface Pebble {
 /** Whether pebble and pebble-challtestsrv are installed (.ci/run installs them). */
 export const havePebble = spawnSync('pebble', ['-h']).error === undefined && spawnSync('pebble-challtestsrv', ['-h']).error === undefined;
 
-/** `eab`: pebble requires external account binding with this key id and MAC key (base64url). */
-export async function startPebble(t: TestContext, httpPort: number, eab?: { kid: string; hmacKey: string }): Promise<Pebble> {
+export interface PebbleOptions {
+  /** Where pebble checks HTTP-01: tenantd's plain listener. */
+  httpPort: number;
+  /** Where pebble checks TLS-ALPN-01: tenantd's TLS listener (default: a port nothing listens on). */
+  tlsPort?: number;
+  /** Pebble requires external account binding with this key id and MAC key (base64url). */
+  eab?: { kid: string; hmacKey: string };
+}
+
+export async function startPebble(t: TestContext, { httpPort, tlsPort: givenTlsPort, eab }: PebbleOptions): Promise<Pebble> {
   const dir = tempDir(t);
   const ca = makeCa(dir);
   const api = ca.issue('api', ['localhost', '127.0.0.1']);
-  const [dnsPort, challPort, apiPort, managementPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [dnsPort, challPort, apiPort, managementPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const tlsPort = givenTlsPort ?? await freePort();
   const configFile = path.join(dir, 'pebble.json');
   writeFileSync(configFile, JSON.stringify({
     pebble: {
