@@ -141,13 +141,14 @@ export class CertificateManager {
 
   /** The key authorization of an HTTP-01 token, from this node's orders or, for another node's, the store. */
   challenge(token: string): string | Promise<string | undefined> {
-    return this.#tokens.get(token) ?? this.#options.store.challenge(token);
+    // The database away: not one of tenantd's (the request goes on to the application).
+    return this.#tokens.get(token) ?? this.#options.store.challenge(token).catch(() => undefined);
   }
 
   /** The TLS-ALPN-01 certificate of `host`, while an order (this node's or another's) has one. */
   async alpnChallenge(host: string): Promise<AlpnCertificate | undefined> {
     const key = alpnKey(host);
-    const json = this.#tokens.get(key) ?? await this.#options.store.challenge(key);
+    const json = this.#tokens.get(key) ?? await this.#options.store.challenge(key).catch(() => undefined);
     return json === undefined ? undefined : JSON.parse(json) as AlpnCertificate;
   }
 
