@@ -167,10 +167,13 @@ export class CertificateManager {
     return this.state(host);
   }
 
+  /** Stops checking; an order under way is given a moment, not waited for (acme-client cannot cancel one: it fails, and is ordered again at the next start). */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
-    await this.#ticking;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#ticking, new Promise((resolve) => { timer = setTimeout(resolve, 2_000); })]);
+    clearTimeout(timer);
     for (const resolve of this.#waiting.splice(0)) resolve();
   }
 

@@ -178,7 +178,10 @@ export class CertificateStore {
     await this.#pool.query(`delete from public.${certificateTables.challenges} where token = $1 or created_at < now() - interval '1 day'`, [token]);
   }
 
+  /** Closes the pool; a connection an order still holds is not waited for beyond two seconds (the process is stopping). */
   async close(): Promise<void> {
-    await this.#pool.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#pool.end(), new Promise((resolve) => { timer = setTimeout(resolve, 2_000); })]);
+    clearTimeout(timer);
   }
 }

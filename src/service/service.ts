@@ -45,6 +45,7 @@ import { TlsState } from './tls-state.ts';
 import { CertificateManager } from '../acme/certificate-manager.ts';
 import { CertificateStore } from '../db/certificate-store.ts';
 import type { LoadedCertificate } from '../tls/certificates.ts';
+import type { TenantTls } from '../tls/tenant-tls.ts';
 import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
 import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
@@ -69,6 +70,11 @@ function outcomesOf(started: Map<string, ServedSite>): Map<string, Outcome<Serve
   return new Map([...started].map(([schema, site]): [string, Outcome<ServedSite>] => [schema,
     site instanceof WorkerGroup && serves(site.state) ? { site, healthy: true }
       : { site, healthy: false, error: site instanceof UnavailableSite ? site.error : 'workers failed to start' }]));
+}
+
+/** A tenant's certificates as one string, to tell whether they changed. */
+function pemsOf(tls: TenantTls): string {
+  return tls.certificates.map((c) => c.cert).join('');
 }
 
 /** ms between checks for a new ticket key period. */
@@ -326,13 +332,22 @@ export class Service {
     });
   }
 
-  /** ACME issued a certificate (here or on another node): the router and every tenant's workers get the new set. */
+  /**
+   * ACME issued a certificate (here or on another node): the router gets the
+   * new set, and the workers of each tenant whose certificates changed get
+   * theirs (each rebuilds its TLS contexts, so the others are left alone).
+   */
   #issuedChanged(issued: readonly LoadedCertificate[]): void {
     const started = this.#started;
     if (!started?.tls) return;
+    const before = new Map([...this.#sites.values()].filter((s) => s instanceof WorkerGroup).map((s) => [s.site.schema, pemsOf(started.tls!.forSite(s.site))]));
     started.tls.setIssued(issued);
     started.router.setTls(started.tls.router(started.acme));
-    for (const site of this.#sites.values()) if (site instanceof WorkerGroup) site.setTls(started.tls.forSite(site.site));
+    for (const site of this.#sites.values()) {
+      if (!(site instanceof WorkerGroup)) continue;
+      const tls = started.tls.forSite(site.site);
+      if (pemsOf(tls) !== before.get(site.site.schema)) site.setTls(tls);
+    }
   }
 
   /**
