@@ -2,9 +2,10 @@
 // shipped example config (examples/haproxy/haproxy.cfg), its addresses and
 // token replaced, nothing else. Two nodes on one database and one credentials
 // secret; HAProxy health-checks each node's /readyz. One node is killed with
-// -9 under load: only requests in flight on it may fail, and the other node
-// serves the rest, over HTTP (layer 7) and HTTPS passed through (layer 4, the
-// PROXY protocol).
+// -9 under load: only requests in flight on it may fail (the config retries
+// GETs on the other node, so none should), and the other node serves the
+// rest, over HTTP (layer 7) and HTTPS passed through (layer 4, the PROXY
+// protocol).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
