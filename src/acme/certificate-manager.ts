@@ -101,7 +101,12 @@ export class CertificateManager {
     return manager;
   }
 
-  /** A reload's tls.acme (throws TENANTD_ACME_CA_ROOT_INVALID when caRoot cannot be read: the reload is rejected). */
+  /** Throws TENANTD_ACME_CA_ROOT_INVALID when `config`'s caRoot cannot be read: what a reload checks before it applies anything. */
+  static validate(config: AcmeConfig): void {
+    readCaRoot(config);
+  }
+
+  /** A reload's tls.acme, once the reload is applied (validate() passed). */
   configure(config: AcmeConfig): void {
     const caRoot = readCaRoot(config);
     this.#config = config;

@@ -44,8 +44,7 @@ import { SiteCredentials } from './site-credentials.ts';
 import { TlsState } from './tls-state.ts';
 import { CertificateManager } from '../acme/certificate-manager.ts';
 import { CertificateStore } from '../db/certificate-store.ts';
-import type { LoadedCertificate } from '../tls/certificates.ts';
-import type { TenantTls } from '../tls/tenant-tls.ts';
+import type { CertificatePem, LoadedCertificate } from '../tls/certificates.ts';
 import { placeSites, planReload, type Started as Outcome } from './reload-plan.ts';
 import { routesOf, serves, statusOf, UnavailableSite, type ServedSite } from './site-table.ts';
 
@@ -73,8 +72,8 @@ function outcomesOf(started: Map<string, ServedSite>): Map<string, Outcome<Serve
 }
 
 /** A tenant's certificates as one string, to tell whether they changed. */
-function pemsOf(tls: TenantTls): string {
-  return tls.certificates.map((c) => c.cert).join('');
+function pemsOf(certificates: readonly CertificatePem[]): string {
+  return certificates.map((c) => c.cert).join('');
 }
 
 /** ms between checks for a new ticket key period. */
@@ -340,14 +339,40 @@ export class Service {
   #issuedChanged(issued: readonly LoadedCertificate[]): void {
     const started = this.#started;
     if (!started?.tls) return;
-    const before = new Map([...this.#sites.values()].filter((s) => s instanceof WorkerGroup).map((s) => [s.site.schema, pemsOf(started.tls!.forSite(s.site))]));
-    started.tls.setIssued(issued);
-    started.router.setTls(started.tls.router(started.acme));
-    for (const site of this.#sites.values()) {
-      if (!(site instanceof WorkerGroup)) continue;
-      const tls = started.tls.forSite(site.site);
-      if (pemsOf(tls) !== before.get(site.site.schema)) site.setTls(tls);
+    const tls = started.tls;
+    const groups = [...this.#sites.values()].filter((site) => site instanceof WorkerGroup);
+    const before = groups.map((group) => pemsOf(tls.certificatesFor(group.site)));
+    tls.setIssued(issued);
+    started.router.setTls(tls.router(started.acme));
+    groups.forEach((group, i) => {
+      if (pemsOf(tls.certificatesFor(group.site)) !== before[i]) group.setTls(tls.forSite(group.site));
+    });
+  }
+
+  /**
+   * An applied reload's tls.acme: the manager configured, started (what the
+   * database holds then goes to the workers) or stopped; the router told; the
+   * hosts to keep certified given again. A manager that cannot start (the
+   * database away) is logged; the next reload tries again.
+   */
+  async #reconfigureAcme(config: Config, secret: CredentialsSecret): Promise<void> {
+    const running = this.#running;
+    const previous = running.acme;
+    const wanted = config.tls?.acme;
+    if (!wanted) running.acme = undefined;
+    else if (previous) previous.configure(wanted);
+    else {
+      running.acme = await this.#startAcme(wanted, secret, running.database.adminUrl).catch((error: unknown) => {
+        this.#log.error({ err: error }, 'certificates by ACME could not start; the next reload tries again');
+        return undefined;
+      });
     }
+    if (previous && !running.acme) void previous.close();
+    const tls = running.tls;
+    if (!tls) return;
+    if (running.acme && !previous) this.#issuedChanged(running.acme.issued);
+    running.router.setTls(tls.router(running.acme));
+    running.acme?.want(tls.acmeHosts(sitesOf(config)));
   }
 
   /**
@@ -549,15 +574,13 @@ export class Service {
     // source is never served from an old build.
     const secret = CredentialsSecret.read(loaded.database.secretFile, false);
     // Certificate files read again: a changed one is picked up, a bad one rejects the reload.
+    // tls.acme is checked here and applied only once the reload is (#reconfigureAcme).
     let tls: TlsState | undefined;
-    const previousAcme = this.#running.acme;
-    let acme = previousAcme;
     try {
       tls = tlsStateOf(loaded, secret, this.#running.router);
-      if (!loaded.tls?.acme) acme = undefined;
-      else if (acme) acme.configure(loaded.tls.acme);
-      else acme = await this.#startAcme(loaded.tls.acme, secret, this.#running.database.adminUrl);
-      if (tls && acme) tls.setIssued(acme.issued);
+      if (loaded.tls?.acme) CertificateManager.validate(loaded.tls.acme);
+      const acme = this.#running.acme;
+      if (tls && acme && loaded.tls?.acme) tls.setIssued(acme.issued);
     } catch (error) {
       if (!(error instanceof TenantdError)) throw error;
       this.#log.error({ err: error }, 'reload rejected; the running config stays');
@@ -593,18 +616,13 @@ export class Service {
     router.setRoutes(routesOf(sites));
     router.setLimits(limitsOf(next));
     for (const site of sites.values()) if (site instanceof WorkerGroup) site.setLimits(clientLimitsOf(next, router));
-    if (tls) {
-      // Unchanged sites' workers get the certificates as they are now (a renewed file, say).
-      for (const site of sites.values()) if (site instanceof WorkerGroup && !started.has(site.site.schema)) site.setTls(tls.forSite(site.site));
-      router.setTls(tls.router(acme));
-    }
-    running.acme = acme;
-    if (previousAcme && previousAcme !== acme) void previousAcme.close();
-    if (tls && acme) acme.want(tls.acmeHosts(sitesOf(next)));
+    // Unchanged sites' workers get the certificates as they are now (a renewed file, say).
+    if (tls) for (const site of sites.values()) if (site instanceof WorkerGroup && !started.has(site.site.schema)) site.setTls(tls.forSite(site.site));
     this.#starts.limit = next.workers.startConcurrency;
     this.#live.limit = liveLimit(next, server);
     this.#sites = sites;
     this.#config = next;
+    await this.#reconfigureAcme(next, secret);
     for (const site of retired) this.#drain(site);
     await provisioner.syncRegistry(next.tenants.map((t) => t.schema));
 

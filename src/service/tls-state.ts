@@ -8,7 +8,7 @@
 import type { Config, Site } from '../config/config.ts';
 import type { CredentialsSecret } from '../db/credentials-secret.ts';
 import type { RouterTls } from '../router/router.ts';
-import { certificateFor, certificatesOf, loadCertificates, type LoadedCertificate } from '../tls/certificates.ts';
+import { certificateFor, certificatesOf, loadCertificates, type CertificatePem, type LoadedCertificate } from '../tls/certificates.ts';
 import { httpsLocation, redirectable, type TenantTls } from '../tls/tenant-tls.ts';
 import type { HostCertificate } from '../admin/admin-types.ts';
 import type { CertificateManager } from '../acme/certificate-manager.ts';
@@ -45,13 +45,18 @@ export class TlsState {
   /** What `site`'s workers get: its certificates only, its ticket keys for this period. */
   forSite(site: Site, now = Date.now()): TenantTls {
     return {
-      certificates: certificatesOf(this.#certificates, site.hosts),
+      certificates: this.certificatesFor(site),
       ticketKeys: this.#secret.derive(`tls-ticket\0${site.schema}\0${this.epoch(now)}`).subarray(0, 48).toString('base64'),
       handshakeTimeout: this.#config.handshakeTimeout,
       redirectPort: this.#redirectPort(site.schema),
       hsts: Math.floor(this.#config.hsts / 1000),
       acme: this.#config.acme !== undefined,
     };
+  }
+
+  /** The certificates `site`'s workers get: those covering its hosts, each once. */
+  certificatesFor(site: Site): CertificatePem[] {
+    return certificatesOf(this.#certificates, site.hosts);
   }
 
   /** The port plain requests of tenant `schema` are redirected to, or undefined when it is not. */
