@@ -2,11 +2,11 @@
 // through with `send-proxy-v2`, and nginx in `http` mode pooling kept-alive
 // connections to tenantd whose requests name two tenants.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import tls from 'node:tls';
 import { makeCa } from './helpers/certificates.ts';
 import { nginxConfig } from './helpers/nginx-config.ts';
@@ -14,32 +14,10 @@ import { eventually, request } from './helpers/http.ts';
 import { parseResponses } from './helpers/raw-http.ts';
 import { freePort, startServe } from './helpers/serve-process.ts';
 import { probeApp, tempDir } from './helpers/service.ts';
+import { front } from './helpers/front-process.ts';
 
 const have = (command: string, flag: string) => spawnSync(command, [flag]).error === undefined;
 const required = process.env.TENANTD_REQUIRE_BROWSER === '1';
-
-/** Starts a front process; resolves once it listens on `port`. */
-async function front(t: TestContext, command: string, args: string[], port: number): Promise<ChildProcess> {
-  // Output to a file, not a pipe: a child of the front (nginx's worker) that
-  // outlived it would hold a pipe open, and this process with it.
-  const log = path.join(tempDir(t), `${command}.log`);
-  const out = openSync(log, 'w');
-  const child = spawn(command, args, { stdio: ['ignore', out, out] });
-  closeSync(out);
-  const output = () => readFileSync(log, 'utf8');
-  t.after(async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    // TERM: nginx's master stops its worker before it exits (KILL would orphan it).
-    child.kill('SIGTERM');
-    await exited;
-  });
-  await eventually(() => new Promise<boolean | undefined>((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(child.exitCode === null ? undefined : Promise.reject(new Error(`${command} exited: ${output()}`)) as never));
-  }), 10_000, `${command} listening`);
-  return child;
-}
 
 test('HAProxy in mode tcp with send-proxy-v2 in front of the TLS listener: TLS still ends in the tenant\'s worker, and the client\'s address reaches X-Forwarded-For and the access log', { timeout: 90_000, skip: !required && !have('haproxy', '-v') && 'haproxy is not installed (apt-get install haproxy)' }, async (t) => {
   const ca = makeCa(tempDir(t));

@@ -7,18 +7,19 @@
 // rest, over HTTP (layer 7) and HTTPS passed through (layer 4, the PROXY
 // protocol).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import tls from 'node:tls';
 import { makeCa } from './helpers/certificates.ts';
 import { eventually } from './helpers/http.ts';
 import { parseResponses } from './helpers/raw-http.ts';
 import { freePort, startServe, type ServeProcess } from './helpers/serve-process.ts';
 import { probeApp, tempDir } from './helpers/service.ts';
+import { front } from './helpers/front-process.ts';
 
 const required = process.env.TENANTD_REQUIRE_BROWSER === '1';
 const haveHaproxy = spawnSync('haproxy', ['-v']).error === undefined;
@@ -59,23 +60,6 @@ function httpsHeaders(port: number, ca: string): Promise<{ subject: string; head
   });
 }
 
-async function haproxy(t: TestContext, config: string, port: number): Promise<void> {
-  const log = path.join(tempDir(t), 'haproxy.log');
-  const out = openSync(log, 'w');
-  const child = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', out, out] });
-  closeSync(out);
-  t.after(async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  });
-  await eventually(() => new Promise<boolean | undefined>((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(child.exitCode === null ? undefined : Promise.reject(new Error(`haproxy exited: ${readFileSync(log, 'utf8')}`)) as never));
-  }), 10_000, 'haproxy listening');
-}
-
 test('two nodes behind HAProxy with the shipped config: health-checked on /readyz, one killed with -9 under load loses only its requests in flight, the other serves HTTP and passed-through HTTPS', { timeout: 120_000, skip: !required && !haveHaproxy && 'haproxy is not installed (apt-get install haproxy)' }, async (t) => {
   const ca = makeCa(tempDir(t));
   const cert = ca.issue('acme', ['acme.test']);
@@ -110,7 +94,7 @@ test('two nodes behind HAProxy with the shipped config: health-checked on /ready
   assert.doesNotMatch(config.split('\n').filter((line) => !line.startsWith('#')).join('\n'), /10\.0\.0\.|CHANGE-ME|bind :/, 'every address of the example replaced');
   const file = path.join(tempDir(t), 'haproxy.cfg');
   writeFileSync(file, config);
-  await haproxy(t, file, httpPort);
+  await front(t, 'haproxy', ['-f', file, '-db'], httpPort);
 
   // Both nodes in rotation: their workers both answer.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
