@@ -57,13 +57,13 @@ test('tenants list shows status and pending migrations; a removed tenant keeps i
   await query(db.superUrl, "insert into globex.tasks (title) values ('keep me')");
   const migrated = JSON.parse((await runCli(['tenants', 'list', '--json', '-c', config])).stdout);
   assert.deepEqual(migrated, [
-    { schema: 'acme', name: 'acme', hosts: ['acme.test'], status: 'active', pendingMigrations: [] },
-    { schema: 'globex', name: 'globex', hosts: ['globex.test'], status: 'active', pendingMigrations: [] },
+    { schema: 'acme', name: 'acme', hosts: ['acme.test'], status: 'active', server: 'default', move: null, leftOn: null, pendingMigrations: [] },
+    { schema: 'globex', name: 'globex', hosts: ['globex.test'], status: 'active', server: 'default', move: null, leftOn: null, pendingMigrations: [] },
   ]);
 
   writeFileSync(config, `database:\n  url: ${db.url}\ntenants:\n${tenants('acme')}\n`);
   const table = await runCli(['tenants', 'list', '-c', config]);
-  assert.match(table.stdout, /^globex\s+removed\s+0\s+globex\.test$/m);
+  assert.match(table.stdout, /^globex\s+default\s+removed\s+0\s+globex\.test$/m);
   assert.deepEqual((await query(db.superUrl, 'select title from globex.tasks')).rows, [{ title: 'keep me' }]);
 
   const inConfig = await runCli(['tenants', 'drop', 'acme', '--yes', '-c', config]);

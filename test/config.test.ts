@@ -24,6 +24,8 @@ test('a minimal config gets the documented defaults, frozen', (t) => {
   assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9080 });
   assert.equal(config.database.url, undefined);
   assert.equal(config.database.dataDir, path.join(dir, 'data'));
+  assert.deepEqual(config.databases, [{ name: 'default', url: undefined, dataDir: path.join(dir, 'data'), port: undefined }]);
+  assert.equal(config.placement, 'default');
   assert.equal(config.app, demoApp);
   assert.equal(config.router.bodyLimit, 1024 * 1024);
   assert.equal(config.router.upstreamTimeout, 60_000);
@@ -148,5 +150,52 @@ test('workers.min and max per service and per tenant; processes beside them is r
   const bad = writeFiles(t, { 'tenantd.yaml': 'tenants:\n  - schema: acme\n    hosts: [acme.test]\n    processes: 2\n    max: 4\n' });
   assert.throws(() => loadConfig(path.join(bad, 'tenantd.yaml'), {}), {
     message: 'TENANTD_CONFIG_INVALID: tenants[0].processes at tenantd.yaml:4 — "processes" was replaced by "min" and "max" (processes: N is min: N, max: N); give one or the other',
+  });
+});
+
+test('databases names further servers, each a URL or an embedded dataDir; a tenant may name one; mistakes are one line each', (t) => {
+  const dir = writeFiles(t, { 'tenantd.yaml': [
+    'databases:',
+    '  eu2:',
+    '    dataDir: data-eu2',
+    '  big:',
+    '    url: postgres://a:b@db9/x',
+    'placement: fewest',
+    'tenants:',
+    '  - schema: acme',
+    '    hosts: [acme.test]',
+    '    database: eu2',
+    '',
+  ].join('\n') });
+  const config = loadConfig(path.join(dir, 'tenantd.yaml'), {});
+  assert.deepEqual(config.databases.map((d) => [d.name, d.url, d.dataDir]), [
+    ['default', undefined, path.join(dir, 'data')], ['eu2', undefined, path.join(dir, 'data-eu2')], ['big', 'postgres://a:b@db9/x', ''],
+  ]);
+  assert.equal(config.placement, 'fewest');
+  assert.equal(config.tenants[0]!.database, 'eu2');
+
+  const bad = writeFiles(t, { 'tenantd.yaml': [
+    'databases:',
+    '  default:',
+    '    dataDir: x',
+    '  twin:',
+    '    dataDir: data',
+    '  both:',
+    '    url: postgres://a:b@h/x',
+    '    dataDir: y',
+    '  none: {}',
+    'tenants:',
+    '  - schema: acme',
+    '    hosts: [acme.test]',
+    '    database: nowhere',
+    '',
+  ].join('\n') });
+  assert.throws(() => loadConfig(path.join(bad, 'tenantd.yaml'), {}), (error: Error) => {
+    assert.match(error.message, /databases\.default.*the default server is the `database` section/);
+    assert.match(error.message, /databases\.twin.*the same server as default/);
+    assert.match(error.message, /databases\.both.*not both/);
+    assert.match(error.message, /databases\.none.*expected url, or dataDir/);
+    assert.match(error.message, /tenants\[0\]\.database.*no database server "nowhere": expected default or a name under databases \(default\)/);
+    return true;
   });
 });

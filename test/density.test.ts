@@ -83,7 +83,7 @@ test('live workers are capped by the database connection budget at poolSize each
   assert.equal(s.service.summary().maxLive, 2);
   for (const x of ['a', 'b', 'c']) assert.equal((await s.get(`${x}.test`, '/whoami')).status, 200);
   await eventually(() => (s.service.summary().liveWorkers === 2 ? true : undefined), 10_000, 'two live workers');
-  assert.equal(s.service.summary().database.budget, 11);
+  assert.equal(s.service.summary().databases[0]!.budget, 11);
 });
 
 test('cold requests queued behind other starts wait their turn: queueTimeout counts from their worker\'s own start', { timeout: 60_000 }, async (t) => {

@@ -87,10 +87,10 @@ test('SIGHUP and tenantd reload apply a new config; a rejected one exits 1 and c
   const summary = await runCli(['status', '-c', s.configFile]);
   assert.match(summary.stdout, /^tenants:\s+2 \(2 ready\)$/m);
   assert.match(summary.stdout, /^workers:\s+2 live of at most \d+$/m);
-  assert.match(summary.stdout, /^database:\s+up, \d+ tenant connections \(budget \d+ of the server's \d+\)$/m);
+  assert.match(summary.stdout, /^database:\s+up, 2 tenants, \d+ tenant connections \(budget \d+ of the server's \d+\)$/m);
   assert.doesNotMatch(summary.stdout, /^acme/m, 'healthy tenants are listed with --all only');
   const table = await runCli(['status', '--all', '-c', s.configFile]);
-  assert.match(table.stdout, /^acme\s+ready\s+\d+:\d+ ready 0$/m);
+  assert.match(table.stdout, /^acme\s+default\s+ready\s+\d+:\d+ ready 0$/m);
 });
 
 test('under systemd it reports READY=1 once serving, RELOADING=1 then READY=1 around a reload, STOPPING=1 at stop', async (t) => {
@@ -129,7 +129,8 @@ test('metrics count requests, latency and 5xx per tenant, and show worker restar
   assert.match(metrics, /^tenantd_request_duration_seconds_bucket\{tenant="acme",le="\+Inf"\} 4$/m);
   assert.match(metrics, /^tenantd_worker_restarts_total\{tenant="globex"\} 0$/m);
   assert.match(metrics, /^tenantd_worker_resident_memory_bytes\{tenant="globex",pid="\d+"\} [1-9]\d{6,}$/m);
-  assert.match(metrics, /^tenantd_tenant_up\{tenant="acme"\} 1$/m);
+  assert.match(metrics, /^tenantd_tenant_up\{tenant="acme",server="default"\} 1$/m);
+  assert.match(metrics, /^tenantd_database_up\{server="default"\} 1$/m);
   const health = await request(s.adminPort, { host: '127.0.0.1', path: '/healthz' });
   assert.equal(health.status, 200);
   assert.equal((await request(s.adminPort, { host: '127.0.0.1', path: '/nope' })).status, 404);

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { CloneRequest, CloneResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
+import type { CloneRequest, CloneResult, MoveRequest, MoveResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from './admin-types.ts';
 
 /** What the admin API needs of the service. */
 export interface AdminTarget {
@@ -15,6 +15,7 @@ export interface AdminTarget {
   restart(schema: string): Promise<RestartResult>;
   /** Makes a new tenant from another, with its data, and serves it. */
   clone(request: CloneRequest): Promise<CloneResult>;
+  move(request: MoveRequest): Promise<MoveResult>;
   /** Orders a new certificate for one host (tls.acme) and waits for the outcome. */
   renewCertificate(host: string): Promise<RenewResult>;
   metrics(): string;
@@ -89,6 +90,19 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
         );
         return;
       }
+      case 'POST /move': {
+        req.resume();
+        const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+        const tenant = query.get('tenant');
+        const to = query.get('to') ?? undefined;
+        const abort = query.get('abort') === '1';
+        if (!tenant || (!to && !abort)) return json(res, 400, { ok: false, error: 'name the tenant and its new server: POST /move?tenant=<schema>&to=<server>[&offline=1], or POST /move?tenant=<schema>&abort=1' });
+        target.move({ tenant, to, offline: query.get('offline') === '1', abort }).then(
+          (result) => json(res, result.ok ? 200 : result.statusCode, result),
+          (error: unknown) => json(res, 500, { ok: false, error: (error as Error).message }),
+        );
+        return;
+      }
       case 'POST /certificates/renew': {
         req.resume();
         const host = new URL(req.url ?? '/', 'http://admin').searchParams.get('host');
@@ -100,7 +114,7 @@ export function createAdminApi(target: AdminTarget, log: Logger, token?: string)
         return;
       }
       default: {
-        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart', '/clone', '/certificates/renew'].includes(path ?? '');
+        const known = ['/healthz', '/readyz', '/status', '/metrics', '/reload', '/restart', '/clone', '/move', '/certificates/renew'].includes(path ?? '');
         return json(res, known ? 405 : 404, { error: known ? 'method not allowed' : 'not found' });
       }
     }

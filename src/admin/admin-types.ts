@@ -7,6 +7,10 @@ import type { AcmeHostState } from '../acme/certificate-manager.ts';
 export interface SiteStatus {
   schema: string;
   hosts: readonly string[];
+  /** The database server it is served from. */
+  server: string;
+  /** A move to another server under way (tenants move): its target and phase. */
+  move?: { to: string; phase: string };
   state: GroupState;
   /** Why the site is not ready, when it is not. */
   error?: string;
@@ -32,7 +36,8 @@ export interface ServiceSummary {
   liveWorkers: number;
   /** The cap in force: workers.maxLive, or lower when the connection budget allows fewer. */
   maxLive: number;
-  database: { up: boolean; connections: number; budget: number; serverMaxConnections: number };
+  /** Each database server, `default` first: reachable or not, its tenants' connections against its budget. */
+  databases: { name: string; up: boolean; reason?: string; tenants: number; connections: number; budget: number; serverMaxConnections: number; orphanSlots: string[] }[];
   /** Resident bytes of the primary and every worker. */
   residentBytes: number;
 }
@@ -55,6 +60,8 @@ export type ReloadResult =
     failed: { schema: string; error: string }[];
     /** Changed keys that only a restart applies. */
     restartRequired: string[];
+    /** Tenants whose entry names another database server than the one they live on: one line each, pointing at `tenantd tenants move`. */
+    warnings?: string[];
   }
   /** A rejected reload: the running config stays. `code` and `statusCode` are the error's (TENANTD_CONFIG_INVALID, 422, say). */
   | { ok: false; code: string; statusCode: number; error: string };
@@ -75,6 +82,20 @@ export interface CloneRequest {
 /** What POST /certificates/renew?host=H answers: where the host stands after the order (or the wait for it) ended, or why no order was made. */
 export type RenewResult =
   | ({ ok: true; host: string } & AcmeHostState)
+  | { ok: false; code: string; statusCode: number; error: string };
+
+/** POST /move's query: the tenant, the server to move it to, offline (the copy engine, tenant paused) or online; or abort a move under way. */
+export interface MoveRequest {
+  tenant: string;
+  to?: string | undefined;
+  offline?: boolean;
+  abort?: boolean;
+}
+
+/** What POST /move answers: where the tenant went, how long the copy took and its requests were held; or why not (it stays where it was). */
+export type MoveResult =
+  | { ok: true; schema: string; from: string; to: string; mode: 'online' | 'offline'; copyMs: number; pauseMs: number; held: number; rows: number }
+  | { ok: true; schema: string; aborted: true; server: string }
   | { ok: false; code: string; statusCode: number; error: string };
 
 /** What POST /restart?tenant=S answers: the site's workers replaced, or why not. */

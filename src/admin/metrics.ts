@@ -68,7 +68,7 @@ export class Metrics {
     addCounts(this.#series(tenant), counts);
   }
 
-  render(sites: SiteStatus[], databaseUp: boolean, liveWorkers: number, orders?: OrderOutcomes): string {
+  render(sites: SiteStatus[], databases: readonly { name: string; up: boolean }[], liveWorkers: number, orders?: OrderOutcomes): string {
     const out: string[] = [];
     const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
 
@@ -96,7 +96,7 @@ export class Metrics {
       for (const [outcome, n] of Object.entries(orders)) out.push(`tenantd_acme_orders_total{outcome="${outcome}"} ${n}`);
     }
     help('tenantd_tenant_up', 'gauge', '1 when the tenant can serve: a ready worker, or none needed until a request (idle).');
-    for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}"} ${site.state === 'ready' || site.state === 'idle' ? 1 : 0}`);
+    for (const site of sites) out.push(`tenantd_tenant_up{tenant="${label(site.schema)}",server="${label(site.server)}"} ${site.state === 'ready' || site.state === 'idle' ? 1 : 0}`);
     help('tenantd_live_workers', 'gauge', 'Worker processes alive now, all tenants.');
     out.push(`tenantd_live_workers ${liveWorkers}`);
     help('tenantd_cold_starts_total', 'counter', 'Requests that found no worker and had one started for them.');
@@ -120,8 +120,8 @@ export class Metrics {
         if (bytes !== undefined) out.push(`tenantd_worker_resident_memory_bytes{tenant="${label(site.schema)}",pid="${w.pid}"} ${bytes}`);
       }
     }
-    help('tenantd_database_up', 'gauge', '1 when the primary reaches the database.');
-    out.push(`tenantd_database_up ${databaseUp ? 1 : 0}`);
+    help('tenantd_database_up', 'gauge', '1 when the primary reaches the database server.');
+    for (const db of databases) out.push(`tenantd_database_up{server="${label(db.name)}"} ${db.up ? 1 : 0}`);
     help('tenantd_database_restarts_total', 'counter', 'Restarts of the embedded PostgreSQL after it exited.');
     out.push(`tenantd_database_restarts_total ${this.#databaseRestarts}`);
     help('tenantd_primary_resident_memory_bytes', 'gauge', 'Resident memory of the primary (router) process.');

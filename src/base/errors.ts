@@ -135,6 +135,12 @@ export const errors = {
   DatabaseNotEmpty: define('TENANTD_DATABASE_NOT_EMPTY', 409, (what: string) =>
     `the database is not empty (${what}); restore a whole backup into an empty database, or one tenant with --tenant`),
   ReloadFailed: define('TENANTD_RELOAD_FAILED', 500, (reason: string) => `the reload failed: ${reason}`),
+  ServerUnknown: define('TENANTD_SERVER_UNKNOWN', 404, (name: string, known: string) =>
+    `no database server ${name}: expected one of ${known}`),
+  MoveRefused: define('TENANTD_MOVE_REFUSED', 409, (schema: string, reason: string) =>
+    `cannot move ${schema}: ${reason}; nothing was changed`),
+  MoveFailed: define('TENANTD_MOVE_FAILED', 500, (schema: string, phase: string, reason: string) =>
+    `the move of ${schema} failed while ${phase}: ${reason}; it is served from where it was`),
 };
 
 /** The registry's entry for `code`, if it has one. */

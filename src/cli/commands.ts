@@ -12,6 +12,7 @@ import { tenantsCloneCommand } from './tenants-clone-command.ts';
 import { tenantsDropCommand, tenantsListCommand } from './tenants-command.ts';
 import { tenantsExportCommand } from './tenants-export-command.ts';
 import { tenantsImportCommand } from './tenants-import-command.ts';
+import { tenantsMoveCommand } from './tenants-move-command.ts';
 
 export type { Command };
 
@@ -24,6 +25,7 @@ export const commands: Record<string, Command> = {
   'tenants export': tenantsExportCommand,
   'tenants import': tenantsImportCommand,
   'tenants clone': tenantsCloneCommand,
+  'tenants move': tenantsMoveCommand,
   backup: backupCommand,
   restore: restoreCommand,
   reload: reloadCommand,

@@ -19,6 +19,7 @@ export const reloadCommand: Command = {
       process.stdout.write(`reloaded: added ${list(result.added)}; removed ${list(result.removed)}; changed ${list(result.changed)}\n`);
       for (const f of result.failed) process.stdout.write(`  ${f.schema}: could not start: ${f.error}\n`);
       if (result.restartRequired.length > 0) process.stdout.write(`  applies at the next restart: ${result.restartRequired.join(', ')}\n`);
+      for (const warning of result.warnings ?? []) process.stdout.write(`  warning: ${warning}\n`);
     } else {
       process.stderr.write(`tenantd: reload rejected; the running config stays: ${result.error}\n`);
     }

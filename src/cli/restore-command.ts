@@ -55,7 +55,7 @@ export const restoreCommand: Command = {
       let done = 0;
       const total = reader.manifest.schemas.length;
       await withDatabase(config, (database, provisioner) => {
-        const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
+        const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner);
         return restoreDatabase({
           adminUrl: database.adminUrl, provisioner, reader, folders: config.migrations, concurrency: concurrencyOf(values, config.migrations.concurrency),
           verifier: (site) => credentials.verifier(site),

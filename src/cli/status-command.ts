@@ -30,12 +30,11 @@ export const statusCommand: Command = {
     }
     const { summary, tenants } = body as { summary: ServiceSummary; tenants: SiteStatus[] };
     const states = Object.entries(summary.sites).map(([state, n]) => `${n} ${state}`).join(', ') || 'none';
-    const db = summary.database;
     process.stdout.write([
       `tenants:     ${tenants.length} (${states})`,
       `workers:     ${summary.liveWorkers} live of at most ${summary.maxLive}`,
       `memory:      ${mib(summary.residentBytes)} resident (primary and workers)`,
-      `database:    ${db.up ? 'up' : 'DOWN'}, ${db.connections} tenant connections (budget ${db.budget} of the server's ${db.serverMaxConnections})`,
+      ...summary.databases.map((db) => `database:    ${summary.databases.length > 1 ? `${db.name}: ` : ''}${db.up ? 'up' : `DOWN (${db.reason})`}, ${db.tenants} tenants, ${db.connections} tenant connections (budget ${db.budget} of the server's ${db.serverMaxConnections})${db.orphanSlots.length > 0 ? `; replication slots an interrupted move left: ${db.orphanSlots.join(', ')} (tenants move <schema> --abort)` : ''}`),
       ...certificateLines(tenants),
       '',
     ].join('\n'));
@@ -43,10 +42,12 @@ export const statusCommand: Command = {
     const shown = values.all ? tenants : tenants.filter((t) => t.state === 'failed' || t.state === 'unavailable' || t.state === 'starting');
     if (shown.length === 0) return 0;
     const width = Math.max(6, ...shown.map((t) => t.schema.length));
-    process.stdout.write(`\n${'SCHEMA'.padEnd(width)}  STATE        WORKERS (pid:port state restarts)\n`);
+    const serverWidth = Math.max(6, ...shown.map((t) => t.server.length));
+    process.stdout.write(`\n${'SCHEMA'.padEnd(width)}  ${'SERVER'.padEnd(serverWidth)}  STATE        WORKERS (pid:port state restarts)\n`);
     for (const t of shown) {
       const workers = t.workers.map((w) => `${w.pid ?? '-'}:${w.port ?? '-'} ${w.state} ${w.restarts}`).join(', ') || (t.error ?? '-');
-      process.stdout.write(`${t.schema.padEnd(width)}  ${t.state.padEnd(11)}  ${workers}${t.error && t.workers.length > 0 ? ` (${t.error})` : ''}\n`);
+      const move = t.move ? ` (moving to ${t.move.to}: ${t.move.phase})` : '';
+      process.stdout.write(`${t.schema.padEnd(width)}  ${t.server.padEnd(serverWidth)}  ${t.state.padEnd(11)}  ${workers}${t.error && t.workers.length > 0 ? ` (${t.error})` : ''}${move}\n`);
     }
     return 0;
   },

@@ -40,7 +40,7 @@ export const tenantsCloneCommand: Command = {
     const config = readConfig(values);
     const site = cloneSite(config, from, to, hosts, name);
     const { rows } = await withDatabase(config, (database, provisioner) => {
-      const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
+      const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner);
       return cloneTenant({ adminUrl: database.adminUrl, provisioner, from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
     });
     const file = path.join(config.tenantsDir!, `${to}.yaml`);

@@ -29,7 +29,7 @@ export const tenantsImportCommand: Command = {
     if (!copy) throw new errors.Usage(`${file} holds ${tenants.length} tenants and none is ${schema}`);
     await reader.verify();
     await withDatabase(config, (database, provisioner) => {
-      const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner, database.adminUrl);
+      const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner);
       return importTenant({ adminUrl: database.adminUrl, provisioner, site, verifier: credentials.verifier(site), copy, source: reader, folder: config.migrations.tenant });
     });
     const rows = copy.tables.reduce((n, t) => n + t.rows, 0);

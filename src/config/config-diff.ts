@@ -50,6 +50,12 @@ function workerStart(config: Config): Record<string, unknown> {
   return { ...Object.fromEntries(single), workers };
 }
 
+/** A site without its `database`: that key places a new tenant only (an existing one moves by tenants move), so it changes nothing that runs. */
+function placementAside(site: Site): Omit<Site, 'database'> {
+  const { database: _placement, ...rest } = site;
+  return rest;
+}
+
 export function diffConfig(current: Config, next: Config): ConfigDiff {
   // Settings every worker of every site starts with: a change replaces them all.
   const workersChanged = !isDeepStrictEqual(workerStart(current), workerStart(next));
@@ -59,7 +65,7 @@ export function diffConfig(current: Config, next: Config): ConfigDiff {
   for (const [schema, site] of after) {
     const old = before.get(schema);
     if (!old) diff.added.push(site);
-    else if (workersChanged || !isDeepStrictEqual(old, site)) diff.changed.push(site);
+    else if (workersChanged || !isDeepStrictEqual(placementAside(old), placementAside(site))) diff.changed.push(site);
     else diff.unchanged.push(site);
   }
   for (const [schema, site] of before) if (!after.has(schema)) diff.removed.push(site);

@@ -59,6 +59,10 @@ export const schemaName = z.string().refine(isTenantSchemaName, (value) => ({
 
 const settings = z.record(z.unknown()).default({});
 
+const serverNamePattern = /^[a-z][a-z0-9_]{0,30}$/;
+/** The name of a database server (`default`, or a key of `databases`). */
+export const serverName = z.string().regex(serverNamePattern, `expected ${serverNamePattern.source}`);
+
 export const tenantSchema = z.object({
   schema: schemaName.describe("The PostgreSQL schema that holds the tenant's data; also its identity."),
   name: z.string().min(1).optional().describe("Display name; defaults to the schema."),
@@ -68,6 +72,7 @@ export const tenantSchema = z.object({
   max: z.number().int().min(1).max(64).optional().describe("Most workers for this tenant when busy; default workers.max (at least min)."),
   processes: z.number().int().min(1).max(64).optional().describe("The former key: `processes: N` is `min: N, max: N`."),
   allowTrace: z.boolean().default(false).describe("Pass TRACE requests to the application; otherwise tenantd answers them 405, as nginx does."),
+  database: serverName.optional().describe("The database server (a name in `databases`, or `default`) a new tenant is placed on. Once placed, the registry says where it lives: `tenantd tenants move` moves it."),
 }).strict();
 
 export const configSchema = z.object({
@@ -85,7 +90,13 @@ export const configSchema = z.object({
     maxConnections: z.number().int().min(1).optional().describe("Connections all workers together may hold; live workers are capped at this / poolSize. Default: 80% of the server's max_connections less its reserve and 10."),
     idleTimeout: duration.default('30s').describe("A worker's idle database connection closes after this."),
     secretFile: z.string().optional().describe("File of the secret tenant passwords derive from (one per line; the first is set). Default: credentials.secret in dataDir, made at first start. Nodes on one database share it."),
-  }).strict().default({}).describe("The PostgreSQL server and the tenants' connections to it."),
+  }).strict().default({}).describe("The default PostgreSQL server (named `default`) and the tenants' connections to every server."),
+  databases: z.record(serverName, z.object({
+    url: z.string().url().optional().describe("Admin connection URL of this server (CREATEROLE, owns the database)."),
+    dataDir: z.string().optional().describe("Without url: an embedded PostgreSQL with this data directory, relative to the config file's folder."),
+    port: z.number().int().min(1).max(65535).optional().describe("The embedded server's port; default: a free port chosen at first start."),
+  }).strict()).default({}).describe("Further PostgreSQL servers by name, beside `default` (the `database` section): each a URL, or an embedded server with a dataDir of its own. Tenants are placed on one (their `database`, else `placement`) and moved with `tenantd tenants move`."),
+  placement: z.enum(['default', 'fewest']).default('default').describe("Where a new tenant whose entry names no `database` goes: default, or the server with the fewest tenants."),
   app: z.string().optional().describe("The tenant application module (.ts or .js). Default: the bundled demo."),
   migrations: z.object({
     shared: z.string().optional().describe("Folder of the shared migrations (public schema, run as the admin role). Default: migrations/shared beside the app module."),
@@ -167,6 +178,9 @@ export const configSchema = z.object({
       except: z.array(schemaName).default([]).describe("Tenants whose hosts get no certificate by ACME."),
     }).strict().optional().describe("Certificates by ACME (RFC 8555, HTTP-01 on the plain listener) for every host no file covers, kept in the database for every node; renewed at two thirds of their life."),
   }).strict().optional().describe("HTTPS, terminated in each tenant's workers with that tenant's certificates."),
+  moves: z.object({
+    keepSource: duration.default('7d').describe("How long the fenced copy a finished move leaves on its source server is kept before the service drops it; tenants drop <schema> --from <server> drops it at once; 0: kept until then."),
+  }).strict().default({}).describe("Moves of tenants between database servers (tenants move)."),
   backup: z.object({
     keepReplaced: duration.default('7d').describe("How long a tenant's data replaced by `restore --tenant` is kept (as <schema>$replaced$<time>) before the service drops it; restore --cleanup drops it at once."),
   }).strict().default({}).describe("Backups and restores."),

@@ -15,6 +15,8 @@ type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[]
 
 /** One site: a tenant, or the public site (schema `public`), with its worker bounds resolved. */
 export type Site = DeepReadonly<Pick<RawTenant, 'schema' | 'hosts' | 'settings' | 'allowTrace'> & {
+  /** The server the entry asks for (a new tenant is placed there); undefined: the placement rule. */
+  database?: string | undefined;
   /** Display name: the configured one, else the schema. */
   name: string;
   /** Workers always running (0: none until a request comes). */
@@ -24,6 +26,16 @@ export type Site = DeepReadonly<Pick<RawTenant, 'schema' | 'hosts' | 'settings' 
 }>;
 
 export type Address = Raw['listen'];
+
+/** One PostgreSQL server tenants are placed on: by URL, or embedded in its own dataDir. */
+export interface DatabaseServer {
+  readonly name: string;
+  /** Admin URL; undefined: the embedded PostgreSQL in dataDir. */
+  readonly url: string | undefined;
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly port: number | undefined;
+}
 
 export type Config = DeepReadonly<{
   /** Absolute path of the main config file. */
@@ -40,6 +52,9 @@ export type Config = DeepReadonly<{
     /** Absolute. */
     secretFile: string;
   };
+  /** Every database server, `default` (the database section's) first. */
+  databases: DatabaseServer[];
+  placement: Raw['placement'];
   /** Absolute path of the application module. */
   app: string;
   /** Absolute folders. */
@@ -60,6 +75,7 @@ export type Config = DeepReadonly<{
   /** HTTPS, if configured; certificate paths absolute. */
   tls: NonNullable<Raw['tls']> | undefined;
   backup: Raw['backup'];
+  moves: Raw['moves'];
   log: Raw['log'];
   tenants: Site[];
   /** Absolute folder, if set. */

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDocument, LineCounter, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import type { ZodIssue, ZodType, ZodTypeDef } from 'zod';
-import { configSchema, tenantSchema, type RawTenant } from './config-schema.ts';
-import type { Config, Site } from './config.ts';
+import { configSchema, tenantSchema, type RawConfig, type RawTenant } from './config-schema.ts';
+import type { Config, DatabaseServer, Site } from './config.ts';
 import { errors } from '../base/errors.ts';
 import { projectRoot } from '../base/project-root.ts';
 import { deepFreeze } from './deep-freeze.ts';
@@ -134,6 +134,7 @@ function toSpec(raw: RawTenant, defaults: Scale): Site {
     hosts: Object.freeze([...raw.hosts]),
     settings: Object.freeze({ ...raw.settings }),
     allowTrace: raw.allowTrace,
+    ...(raw.database === undefined ? {} : { database: raw.database }),
     ...scaleOf(raw, defaults),
   });
 }
@@ -210,10 +211,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (raw.tls?.defaultTenant !== undefined && !located.some((l) => l.spec.schema === raw.tls!.defaultTenant)) {
     problems.push(main.problem(['tls', 'defaultTenant'], `no tenant ${raw.tls.defaultTenant}: expected the schema of a configured tenant`));
   }
-  if (problems.length > 0) throw new errors.ConfigInvalid(problems);
-
   const url = env.TENANTD_DATABASE_URL || raw.database.url;
   const dataDir = path.resolve(dir, raw.database.dataDir ?? 'data');
+  const databases = serversOf(main, raw, dir, { name: 'default', url, dataDir, port: raw.database.port }, problems);
+  for (const { spec, source, at } of located) {
+    if (spec.database !== undefined && !databases.some((d) => d.name === spec.database)) {
+      problems.push(source.problem([...at, 'database'], `no database server "${spec.database}": expected default or a name under databases (${databases.map((d) => d.name).join(', ')})`));
+    }
+  }
+  if (problems.length > 0) throw new errors.ConfigInvalid(problems);
+
   const { processes: _former, min: _min, max: _max, ...workers } = raw.workers;
   return deepFreeze({
     file: absolute,
@@ -226,6 +233,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       dataDir,
       secretFile: raw.database.secretFile === undefined ? path.join(dataDir, 'credentials.secret') : path.resolve(dir, raw.database.secretFile),
     },
+    databases,
+    placement: raw.placement,
     app,
     migrations: {
       shared: raw.migrations.shared === undefined ? path.join(appDir, 'migrations', 'shared') : path.resolve(dir, raw.migrations.shared),
@@ -246,10 +255,36 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       acme: raw.tls.acme && { ...raw.tls.acme, caRoot: raw.tls.acme.caRoot === undefined ? undefined : path.resolve(dir, raw.tls.acme.caRoot) },
     },
     backup: raw.backup,
+    moves: raw.moves,
     log: raw.log,
     tenants: located.map((l) => l.spec),
     tenantsDir,
   });
+}
+
+/** `default` (the database section's server) and each of `databases`, checked: a URL or a data folder of its own. */
+function serversOf(main: Source, raw: RawConfig, dir: string, first: DatabaseServer, problems: string[]): DatabaseServer[] {
+  const servers = [first];
+  for (const [name, entry] of Object.entries(raw.databases)) {
+    const at = ['databases', name];
+    if (name === 'default') {
+      problems.push(main.problem(at, 'the default server is the `database` section: name the other servers here'));
+      continue;
+    }
+    if (entry.url !== undefined && (entry.dataDir !== undefined || entry.port !== undefined)) {
+      problems.push(main.problem(at, 'give url (a server of yours) or dataDir and port (an embedded one), not both'));
+      continue;
+    }
+    if (entry.url === undefined && entry.dataDir === undefined) {
+      problems.push(main.problem(at, 'expected url, or dataDir for an embedded server'));
+      continue;
+    }
+    const server: DatabaseServer = { name, url: entry.url, dataDir: entry.url === undefined ? path.resolve(dir, entry.dataDir!) : '', port: entry.port };
+    const same = servers.find((s) => server.url === undefined ? s.url === undefined && s.dataDir === server.dataDir : s.url === server.url);
+    if (same) problems.push(main.problem(at, `the same server as ${same.name}`));
+    else servers.push(server);
+  }
+  return servers;
 }
 
 /** Two tenants may not share a schema, and no host name may be claimed twice. */

@@ -3,8 +3,9 @@
 import { migrationTable } from '../db/migration-files.ts';
 import { registryTable } from '../db/registry.ts';
 import { certificateTables } from '../db/certificate-store.ts';
+import { placementTable } from '../db/placement.ts';
 
 /** In public while a restore of a whole backup is under way (restore-database.ts). */
 export const restoreMarkerTable = 'tenantd_restoring';
 
-export const ownTables: ReadonlySet<string> = new Set([migrationTable, `${migrationTable}_lock`, registryTable, restoreMarkerTable, ...Object.values(certificateTables)]);
+export const ownTables: ReadonlySet<string> = new Set([migrationTable, `${migrationTable}_lock`, registryTable, placementTable, restoreMarkerTable, ...Object.values(certificateTables)]);

@@ -13,6 +13,9 @@ export type DatabaseState = { up: true } | { up: false; reason: string; since: D
 /** Connections other roles than the admin (tenant workers, commands) hold in this database. */
 const connectionsInUse = "select count(*) filter (where usename <> current_user)::int as n from pg_stat_activity where datname = current_database()";
 
+/** The slots moves make (data/move-tenant.ts names them). */
+const moveSlots = "select slot_name from pg_replication_slots where slot_name like 'tenantd\\_move\\_%' order by 1";
+
 export class DatabaseMonitor {
   readonly #url: string;
   readonly #onChange: (state: DatabaseState) => void;
@@ -22,6 +25,8 @@ export class DatabaseMonitor {
   #stopped = false;
   /** Tenant connections at the last probe. */
   connections = 0;
+  /** Replication slots of moves (tenantd_move_*) on this server at the last probe: a move's, or one an interrupted move left. */
+  moveSlots: string[] = [];
 
   constructor(adminUrl: string, onChange: (state: DatabaseState) => void) {
     this.#url = adminUrl;
@@ -45,6 +50,7 @@ export class DatabaseMonitor {
         await client.connect();
       }
       this.connections = (await this.#client.query(connectionsInUse)).rows[0].n as number;
+      this.moveSlots = (await this.#client.query(moveSlots)).rows.map((r) => r.slot_name as string);
       this.#set({ up: true });
     } catch (error) {
       const client = this.#client;

@@ -1,10 +1,13 @@
-// The admin connection target: the configured URL, or the embedded PostgreSQL
-// (started here, or shared with the tenantd process that already runs it).
+// The admin connection target of one database server: its URL, or the
+// embedded PostgreSQL in its dataDir (started here, or shared with the tenantd
+// process that already runs it).
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.ts';
+import type { DatabaseServer } from '../config/config.ts';
 import { EmbeddedServer } from './embedded/embedded-server.ts';
 
 export interface DatabaseHandle {
+  /** The server's name (`default`, or a key of `databases`). */
+  readonly name: string;
   /** Admin URL (CREATEROLE, owns the database). Never handed to a worker. */
   readonly adminUrl: string;
   readonly embedded: boolean;
@@ -23,11 +26,13 @@ export interface OpenDatabaseOptions {
   onRestart?: () => void;
 }
 
-export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
-  if (config.database.url) {
-    return { adminUrl: config.database.url, embedded: false, close: async () => {}, abandon: () => {} };
+export async function openDatabase(server: DatabaseServer, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
+  const { name } = server;
+  if (server.url) {
+    return { name, adminUrl: server.url, embedded: false, close: async () => {}, abandon: () => {} };
   }
-  const server = await EmbeddedServer.start({ dataDir: config.database.dataDir, port: config.database.port, onProgress: options.onProgress });
-  if (options.log) server.supervise(options.log, options.onRestart ?? (() => {}));
-  return { adminUrl: server.url, embedded: true, close: () => server.stop(), abandon: () => server.abandon() };
+  const progress = options.onProgress && (name === 'default' ? options.onProgress : (m: string) => options.onProgress!(`${name}: ${m}`));
+  const embedded = await EmbeddedServer.start({ dataDir: server.dataDir, port: server.port, onProgress: progress });
+  if (options.log) embedded.supervise(options.log, options.onRestart ?? (() => {}));
+  return { name, adminUrl: embedded.url, embedded: true, close: () => embedded.stop(), abandon: () => embedded.abandon() };
 }

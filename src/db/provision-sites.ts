@@ -18,6 +18,7 @@ import { migrateSchema, type SchemaMigrationResult } from './migration-runner.ts
 import type { Provisioner } from './provisioner.ts';
 import { migrationNames } from './applied-migrations.ts';
 import { recordMigrations } from './registry.ts';
+import type { DatabaseServers } from './database-servers.ts';
 
 export interface SiteResult extends SchemaMigrationResult {
   /** Where it failed, if it did. */
@@ -104,4 +105,47 @@ export async function provisionSites(options: ProvisionSitesOptions): Promise<Pr
   const bySchema = new Map(migrated.map((r) => [r.schema, r]));
   const sites = options.sites.map((s) => failed.get(s.schema) ?? bySchema.get(s.schema)!);
   return { shared, sites, ok: sites.every((r) => r.ok) };
+}
+
+export interface ProvisionServersOptions extends Omit<ProvisionSitesOptions, 'adminUrl' | 'provisioner'> {
+  servers: DatabaseServers;
+  /** The server of each site (DatabaseServers.assign). */
+  placement: ReadonlyMap<string, string>;
+}
+
+export interface ProvisionServersResult {
+  /** The shared migrations of each server. */
+  shared: Map<string, SiteResult>;
+  /** One per site, in the order given, with its server. */
+  sites: (SiteResult & { server: string })[];
+  ok: boolean;
+}
+
+/**
+ * provisionSites on every server, each with the sites placed on it, at once:
+ * shared migrations run on every server, whether it holds a tenant yet or not.
+ * A server that cannot be reached fails its own sites only.
+ */
+export async function provisionOnServers(options: ProvisionServersOptions): Promise<ProvisionServersResult> {
+  const { servers, placement, ...rest } = options;
+  const shared = new Map<string, SiteResult>();
+  const bySchema = new Map<string, SiteResult & { server: string }>();
+  await Promise.all(servers.list.map(async (server) => {
+    const sites = options.sites.filter((s) => (placement.get(s.schema) ?? 'default') === server.name);
+    try {
+      const result = await provisionSites({ ...rest, sites, adminUrl: server.database.adminUrl, provisioner: server.provisioner });
+      shared.set(server.name, result.shared);
+      for (const r of result.sites) bySchema.set(r.schema, { ...r, server: server.name });
+    } catch (error) {
+      const message = (error as Error).message;
+      shared.set(server.name, { schema: 'public', ok: false, applied: [], stage: 'shared', error: message });
+      for (const s of sites) {
+        const r: SiteResult = { schema: s.schema, ok: false, applied: [], stage: 'provision', error: message };
+        options.onResult?.(r);
+        bySchema.set(s.schema, { ...r, server: server.name });
+      }
+    }
+  }));
+  const sites = options.sites.map((s) => bySchema.get(s.schema)!);
+  return { shared, sites, ok: sites.every((r) => r.ok) && [...shared.values()].every((r) => r.ok) };
 }

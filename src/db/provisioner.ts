@@ -71,11 +71,15 @@ export class Provisioner {
   #queue: Promise<unknown> = Promise.resolve();
   #serverVersion = 0;
 
-  /** A provisioner for the `database` section of a config. */
-  static forConfig(database: Config['database'], adminUrl: string): Provisioner {
+  /**
+   * A provisioner for the `database` section of a config; on another server
+   * than the default, `rolePrefix` is the default server's, so that a tenant's
+   * role has one name (and one password) on every server.
+   */
+  static forConfig(database: Config['database'], adminUrl: string, rolePrefix = database.rolePrefix): Provisioner {
     return new Provisioner({
       adminUrl,
-      rolePrefix: database.rolePrefix,
+      rolePrefix,
       connectionLimit: database.connectionLimit,
     });
   }
@@ -95,6 +99,16 @@ export class Provisioner {
   /** The role that shared migrations grant SELECT to; every site role is a member of it. */
   get sharedReaderRole(): string {
     return `${this.rolePrefix}_shared`;
+  }
+
+  /** Runs `work` alone on this provisioner's admin connection (placement, moves). */
+  withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.#exclusive(work);
+  }
+
+  /** As withClient, and alone in the database (the provisioning lock). */
+  withLock<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.#locked(work);
   }
 
   /** Runs `work` alone on the admin connection. */

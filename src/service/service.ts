@@ -13,9 +13,14 @@ import { sitesOf } from '../config/config-diff.ts';
 import type { Config, Site } from '../config/config.ts';
 import { loadConfigOffThread } from './load-config-off-thread.ts';
 import { errors, TenantdError } from '../base/errors.ts';
-import { openDatabase, type DatabaseHandle } from '../db/open-database.ts';
-import { Provisioner } from '../db/provisioner.ts';
-import { provisionSites, type SiteResult } from '../db/provision-sites.ts';
+import { DatabaseServers } from '../db/database-servers.ts';
+import { provisionOnServers, type SiteResult } from '../db/provision-sites.ts';
+import { recordDropped, type Placement } from '../db/placement.ts';
+import { MoveLock } from '../db/move-lock.ts';
+import { PlacementWatch } from '../db/placement-watch.ts';
+import { moveName, TenantMove } from '../data/move-tenant.ts';
+import { runMove } from '../data/run-move.ts';
+import { HeldSite } from './held-site.ts';
 import { CredentialsSecret } from '../db/credentials-secret.ts';
 import { DatabaseMonitor, type DatabaseState } from '../db/database-monitor.ts';
 import { createAdminApi } from '../admin/admin-api.ts';
@@ -36,7 +41,7 @@ import { dropSideSchema, sideSchemas } from '../data/replace-tenant.ts';
 import { connectionBudget, liveLimit } from '../supervisor/worker-budget.ts';
 import { residentBytes } from '../admin/metrics.ts';
 import { WorkerGroup, type ForkWorker, type GroupState } from '../supervisor/worker-group.ts';
-import type { CloneRequest, CloneResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
+import type { CloneRequest, CloneResult, MoveRequest, MoveResult, Readiness, ReloadResult, RenewResult, RestartResult, ServiceSummary, SiteStatus } from '../admin/admin-types.ts';
 import { cloneFile, cloneSite, cloneTenant } from '../data/clone-tenant.ts';
 import { deepFreeze } from '../config/deep-freeze.ts';
 import { LogLevels } from './log-levels.ts';
@@ -116,12 +121,13 @@ function clientLimitsOf(config: Config, router: Router): ClientLimits {
  * from here (never a field that may not be there yet).
  */
 interface Started {
-  database: DatabaseHandle;
-  provisioner: Provisioner;
-  monitor: DatabaseMonitor;
+  /** Every database server, open; the default first. */
+  servers: DatabaseServers;
+  /** A watch on each server, by name. */
+  monitors: Map<string, DatabaseMonitor>;
   router: Router;
-  /** The server's max_connections and the workers' share of it, read at start. */
-  server: ServerConnections;
+  /** Each server's max_connections and the workers' share of it, read at start (again when it comes back). */
+  connections: Map<string, ServerConnections>;
   /** Each site's role verifier and its workers' credentials, from the credentials secret (replaced when it rotates). */
   credentials: SiteCredentials;
   /** Certificates and ticket keys, when tls is configured (replaced at each reload). */
@@ -138,6 +144,18 @@ export class Service {
   #config: Config;
   /** The parts up so far: all of them once start() has run (see Started); stop() closes whichever are. */
   #parts: Partial<Started> & { admin?: http.Server; forwarder?: Forwarder; certificateStore?: CertificateStore } = {};
+  /** Where each tenant lives, as the placement table said at its last start (moves update it). */
+  #placement = new Map<string, Placement>();
+  /** The server each served site's workers connect to. */
+  #serverOf = new Map<string, string>();
+  /** Tenants this node is moving now: what another node announces of them is ours. */
+  readonly #moving = new Set<string>();
+  /** What stops each move this node runs (tenants move --abort). */
+  readonly #moveAborts = new Map<string, AbortController>();
+  /** Tenants another node is cutting over: their requests wait here until it switches (or gives up). */
+  readonly #following = new Map<string, { held: HeldSite; timer: NodeJS.Timeout }>();
+  /** Placement changes other nodes announce, followed. */
+  #watch: PlacementWatch | undefined;
   #started: Started | undefined;
   #sites = new Map<string, ServedSite>();
   /** Groups that left the routes and are finishing their requests. */
@@ -150,8 +168,8 @@ export class Service {
   #ports: PortPool;
   /** One gate for every site's starts: boot, reload and restarts take turns. */
   readonly #starts: StartGate;
-  /** The cap on live workers (workers.maxLive and the connection budget), across sites. */
-  readonly #live: LiveWorkers;
+  /** The cap on live workers of each database server's tenants (workers.maxLive and that server's connection budget). */
+  readonly #live = new Map<string, LiveWorkers>();
   /** Stops idle workers beyond min (workers.idleTimeout). */
   #reaper: NodeJS.Timeout | undefined;
   /** Drops data replaced by restores once backup.keepReplaced has passed. */
@@ -172,7 +190,6 @@ export class Service {
     this.#output = options.output;
     this.#ports = new PortPool(config.workers.ports);
     this.#starts = new StartGate(config.workers.startConcurrency);
-    this.#live = new LiveWorkers(config.workers.maxLive);
     const env = options.env ?? process.env;
     this.#env = { TENANTD_DATABASE_URL: env.TENANTD_DATABASE_URL, TENANTD_ADMIN_TOKEN: env.TENANTD_ADMIN_TOKEN };
   }
@@ -206,7 +223,7 @@ export class Service {
   }
 
   metricsText(): string {
-    return this.metrics.render(this.status(), this.database.up, this.#live.count, this.#started?.acme?.outcomes);
+    return this.metrics.render(this.status(), this.summary().databases, this.#liveCount(), this.#started?.acme?.outcomes);
   }
 
   /**
@@ -231,6 +248,7 @@ export class Service {
       reload: () => this.reload(),
       restart: (schema) => this.restart(schema),
       clone: (request) => this.clone(request),
+      move: (request) => this.move(request),
       renewCertificate: (host) => this.renewCertificate(host),
       metrics: () => this.metricsText(),
     }, this.#levels.child({ component: 'admin' }), config.adminToken);
@@ -251,22 +269,31 @@ export class Service {
     });
     if (config.tls) await listen(router.tlsListener, 'TLS listener', config.tls.listen.host, config.tls.listen.port);
 
-    const database = await openDatabase(config, {
+    const servers = await DatabaseServers.open(config, (name) => ({
       onProgress: (m) => log.info(m),
-      log: this.#levels.child({ component: 'database' }),
+      log: this.#levels.child({ component: 'database', server: name }),
       onRestart: () => this.metrics.databaseRestarted(),
-    });
-    parts.database = database;
+    }));
+    parts.servers = servers;
     for (const name of secretEnv) delete process.env[name];
-    const provisioner = Provisioner.forConfig(config.database, database.adminUrl);
-    parts.provisioner = provisioner;
-    // The first query: a server that cannot be reached is one line here (TENANTD_DATABASE_UNREACHABLE).
-    const server = await readServerConnections(database.adminUrl);
-    const monitor = new DatabaseMonitor(database.adminUrl, (state) => this.#databaseChanged(state));
-    parts.monitor = monitor;
-    monitor.start();
+    const { database, provisioner } = servers.default;
+    // The first query: a default server that cannot be reached is one line here
+    // (TENANTD_DATABASE_UNREACHABLE); another server down serves its tenants 503 until it is back.
+    const connections = new Map<string, ServerConnections>();
+    for (const server of servers.list) {
+      try {
+        connections.set(server.name, await readServerConnections(server.database.adminUrl));
+      } catch (error) {
+        if (server.name === 'default') throw error;
+        log.error({ server: server.name, err: error }, 'database server unreachable; its tenants answer 503 until it is back');
+        connections.set(server.name, { server: 0, share: 1 });
+      }
+    }
+    const monitors = new Map(servers.list.map((server) => [server.name, new DatabaseMonitor(server.database.adminUrl, (state) => this.#databaseChanged(server.name, state))]));
+    parts.monitors = monitors;
+    for (const monitor of monitors.values()) monitor.start();
     const secret = CredentialsSecret.read(config.database.secretFile, true);
-    const credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
+    const credentials = new SiteCredentials(secret, provisioner);
     const tls = tlsStateOf(config, secret, router);
     const acme = config.tls?.acme ? await this.#startAcme(config.tls.acme, secret, database.adminUrl) : undefined;
     parts.acme = acme;
@@ -274,21 +301,28 @@ export class Service {
       if (acme) tls.setIssued(acme.issued);
       router.setTls(tls.router(acme));
     }
-    this.#started = { database, provisioner, monitor, router, server, credentials, tls, acme };
-    this.#live.limit = liveLimit(config, server);
-    const budget = connectionBudget(config.database, server);
-    log.info({ serverMaxConnections: server.server, budget, maxLive: this.#live.limit }, 'connection budget');
+    this.#started = { servers, monitors, router, connections, credentials, tls, acme };
+    for (const [name, server] of connections) {
+      this.#liveOf(name).limit = liveLimit(config, server);
+      const budget = connectionBudget(config.database, server);
+      log.info({ server: name, serverMaxConnections: server.server, budget, maxLive: this.#liveOf(name).limit }, 'connection budget');
+    }
     const alwaysOn = sitesOf(config).reduce((n, site) => n + site.min, 0);
-    if (alwaysOn > this.#live.limit) {
-      log.warn({ alwaysOn, maxLive: this.#live.limit, poolSize: config.database.poolSize, budget },
+    const cap = [...this.#live.values()].reduce((n, live) => n + live.limit, 0);
+    if (alwaysOn > cap) {
+      log.warn({ alwaysOn, maxLive: cap, poolSize: config.database.poolSize },
         'more always-on workers (workers.min) than the live cap: they all run, but their pools may exceed the connection budget; lower database.poolSize or raise the server\'s max_connections');
     }
 
     // Workers run plain JavaScript: the runtime and the app are compiled here, once.
     await prepareWorkerRuntime({ silent: this.#output !== undefined });
     this.#app = await bundle(config.app, 'app');
+    // A move a dead tenantd left half-done is rolled back first: its tenant serves from where it was.
+    await this.#rollBackAbandonedMoves(config);
     this.#sites = await this.#startSites(config, sitesOf(config));
-    await provisioner.syncRegistry(config.tenants.map((t) => t.schema));
+    await this.#syncRegistries(config);
+    this.#watch = new PlacementWatch(database.adminUrl, (schema) => void this.#follow(schema), (placement) => this.#followAll(placement));
+    this.#watch.start();
 
     router.setRoutes(routesOf(this.#sites));
     router.open();
@@ -362,7 +396,7 @@ export class Service {
     if (!wanted) running.acme = undefined;
     else if (previous) previous.configure(wanted);
     else {
-      running.acme = await this.#startAcme(wanted, secret, running.database.adminUrl).catch((error: unknown) => {
+      running.acme = await this.#startAcme(wanted, secret, running.servers.default.database.adminUrl).catch((error: unknown) => {
         this.#log.error({ err: error }, 'certificates by ACME could not start; the next reload tries again');
         return undefined;
       });
@@ -391,26 +425,77 @@ export class Service {
   async #dropExpiredCopies(): Promise<void> {
     const started = this.#started;
     if (!started) return;
-    try {
-      const c = await connectAdmin(started.database.adminUrl);
+    // The fenced copies finished moves left, once moves.keepSource has passed.
+    const keep = this.#config.moves.keepSource;
+    const placement = keep > 0 ? await started.servers.placement().catch(() => new Map<string, Placement>()) : new Map<string, Placement>();
+    for (const placed of placement.values()) {
+      if (!placed.leftOn || !placed.leftAt || placed.leftAt.getTime() > Date.now() - keep || placed.move) continue;
       try {
-        const cutoff = Date.now() - this.#config.backup.keepReplaced;
-        for (const side of await sideSchemas(c)) {
-          if (side.at.getTime() > cutoff) continue;
-          await dropSideSchema(c, side);
-          this.#log.info({ schema: side.name }, 'dropped data a restore replaced (backup.keepReplaced has passed)');
-        }
-      } finally {
-        await c.end().catch(() => {});
+        const from = started.servers.get(placed.leftOn);
+        if ((await from.provisioner.registry()).some((r) => r.schema === placed.schema)) await from.provisioner.drop(placed.schema, []);
+        await started.servers.default.provisioner.withClient((c) => recordDropped(c, placed.schema));
+        this.#log.info({ tenant: placed.schema, server: placed.leftOn }, 'dropped the fenced copy a move left (moves.keepSource has passed)');
+      } catch (error) {
+        this.#log.warn({ tenant: placed.schema, server: placed.leftOn, err: error }, 'could not drop the fenced copy a move left; trying again in an hour');
       }
-    } catch (error) {
-      this.#log.warn({ err: error }, 'could not drop the data restores replaced; trying again in an hour');
+    }
+    for (const server of started.servers.list) {
+      try {
+        const c = await connectAdmin(server.database.adminUrl);
+        try {
+          const cutoff = Date.now() - this.#config.backup.keepReplaced;
+          for (const side of await sideSchemas(c)) {
+            if (side.at.getTime() > cutoff) continue;
+            await dropSideSchema(c, side);
+            this.#log.info({ schema: side.name, server: server.name }, 'dropped data a restore replaced (backup.keepReplaced has passed)');
+          }
+        } finally {
+          await c.end().catch(() => {});
+        }
+      } catch (error) {
+        this.#log.warn({ server: server.name, err: error }, 'could not drop the data restores replaced; trying again in an hour');
+      }
     }
   }
 
-  #databaseChanged(state: DatabaseState): void {
-    if (state.up) this.#log.info('database reachable again');
-    else this.#log.error({ reason: state.reason }, 'database unreachable; tenants answer 503 until it is back');
+  #databaseChanged(name: string, state: DatabaseState): void {
+    if (!state.up) {
+      this.#log.error({ server: name, reason: state.reason }, 'database server unreachable; its tenants answer 503 until it is back');
+      return;
+    }
+    this.#log.info({ server: name }, 'database server reachable again');
+    // Its tenants that could not be provisioned while it was away start now.
+    const waiting = [...this.#sites.values()].filter((site) => site instanceof UnavailableSite && this.#serverOf.get(site.site.schema) === name);
+    const started = this.#started;
+    if (started && started.connections.get(name)?.server === 0) {
+      void readServerConnections(started.servers.get(name).database.adminUrl).then((server) => {
+        started.connections.set(name, server);
+        this.#liveOf(name).limit = liveLimit(this.#config, server);
+      }).catch(() => {});
+    }
+    for (const site of waiting) void this.restart(site.site.schema);
+  }
+
+  /** The live-worker cap of `server`'s tenants (made on first use). */
+  #liveOf(server: string): LiveWorkers {
+    let live = this.#live.get(server);
+    if (!live) {
+      live = new LiveWorkers(this.#config.workers.maxLive);
+      this.#live.set(server, live);
+    }
+    return live;
+  }
+
+  #liveCount(): number {
+    return [...this.#live.values()].reduce((n, live) => n + live.count, 0);
+  }
+
+  /** Every server's registry marks the tenants the config no longer names as removed (their data stays). */
+  async #syncRegistries(config: Config): Promise<void> {
+    const schemas = config.tenants.map((t) => t.schema);
+    await Promise.all(this.#running.servers.list.map((server) => server.provisioner.syncRegistry(schemas).catch((error: unknown) => {
+      this.#log.warn({ server: server.name, err: error }, 'could not record removed tenants on this server; the next reload tries again');
+    })));
   }
 
   /**
@@ -419,11 +504,15 @@ export class Service {
    * become UnavailableSite.
    */
   async #startSites(config: Config, sites: Site[]): Promise<Map<string, ServedSite>> {
-    const { database, provisioner, credentials } = this.#running;
+    const { servers, credentials } = this.#running;
     const verifiers = new Map(sites.map((site) => [site.schema, credentials.verifier(site)]));
-    const provisioned = await provisionSites({
-      adminUrl: database.adminUrl,
-      provisioner,
+    // Where each lives (a new one is placed now): the registry, not the entry, is the truth.
+    const assigned = await servers.assign(sites, config.placement);
+    for (const warning of assigned.warnings) this.#log.warn(warning);
+    this.#placement = assigned.recorded;
+    const provisioned = await provisionOnServers({
+      servers,
+      placement: assigned.servers,
       sites,
       folders: config.migrations,
       concurrency: config.migrations.concurrency,
@@ -433,7 +522,8 @@ export class Service {
     const started = new Map<string, ServedSite>();
     provisioned.sites.forEach((result, i) => {
       const spec = sites[i]!;
-      started.set(spec.schema, result.ok ? this.#startGroup(config, spec) : new UnavailableSite(spec, result.error ?? 'failed'));
+      this.#serverOf.set(spec.schema, result.server);
+      started.set(spec.schema, result.ok ? this.#startGroup(config, spec, result.server) : new UnavailableSite(spec, result.error ?? 'failed'));
     });
     await Promise.all([...started.values()].map((s) => (s instanceof WorkerGroup ? s.settled() : undefined)));
     return started;
@@ -444,7 +534,7 @@ export class Service {
     else this.#log.error({ tenant: result.schema, stage: result.stage, err: new Error(result.error ?? 'failed') }, 'provisioning failed; the tenant answers 503');
   }
 
-  #startGroup(config: Config, spec: Site): WorkerGroup {
+  #startGroup(config: Config, spec: Site, server: string): WorkerGroup {
     const { min: _min, max: _max, ...tenant } = spec;
     return new WorkerGroup({
       site: spec,
@@ -452,7 +542,7 @@ export class Service {
       ports: this.#ports,
       log: this.#log.child({ tenant: spec.schema }),
       starts: this.#starts,
-      live: this.#live,
+      live: this.#liveOf(server),
       onRetire: (why) => this.metrics.workerRetired(why),
       onColdStart: (ms) => this.metrics.coldStart(ms),
       ...(this.#output ? { follow: (stream: Readable) => this.#output!.follow(stream) } : {}),
@@ -466,7 +556,7 @@ export class Service {
         type: 'start',
         tenant,
         app: this.#app,
-        credentials: this.#running.credentials.of(spec, config.database),
+        credentials: this.#running.credentials.of(spec, config.database, this.#running.servers.get(server).database.adminUrl),
         migrations: spec.schema === 'public' ? undefined : config.migrations.tenant,
         logLevel: config.log.level,
         limits: clientLimitsOf(config, this.#running.router),
@@ -542,8 +632,11 @@ export class Service {
       const started = performance.now();
       const config = this.#config;
       const site = cloneSite(config, request.from, request.to, request.hosts, request.name);
-      const { provisioner, database, credentials } = this.#running;
-      const { rows } = await cloneTenant({ adminUrl: database.adminUrl, provisioner, from: request.from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
+      const { servers, credentials } = this.#running;
+      // The new tenant is made on the server its template lives on.
+      const server = servers.get(this.#serverOf.get(request.from) ?? (await servers.placement()).get(request.from)?.server ?? 'default');
+      await servers.assign([{ ...site, database: server.name }], config.placement);
+      const { rows } = await cloneTenant({ adminUrl: server.database.adminUrl, provisioner: server.provisioner, from: request.from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
       const file = path.join(config.tenantsDir!, `${site.schema}.yaml`);
       writeFileSync(file, cloneFile(site), { flag: 'wx' });
       const next = deepFreeze({ ...config, tenants: [...config.tenants, site] }) as Config;
@@ -556,6 +649,241 @@ export class Service {
     }).catch((error: unknown): CloneResult => rejected(error instanceof TenantdError ? error : new errors.ReloadFailed((error as Error)?.message ?? String(error))));
     this.#reloads = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * tenantd tenants move: the tenant's data to another database server, online
+   * (logical replication; its requests held for the cutover only) or offline
+   * (the copy engine; held for the copy). In turn with reloads, so no
+   * migration runs during a move.
+   */
+  move(request: MoveRequest): Promise<MoveResult> {
+    // An abort of a move this node is running now stops it (it undoes itself) and answers when it has.
+    const running = this.#moveAborts.get(request.tenant);
+    if (request.abort && running) {
+      running.abort();
+      return this.#reloads.then(async (): Promise<MoveResult> => ({ ok: true, schema: request.tenant, aborted: true, server: this.#serverOf.get(request.tenant) ?? 'default' }));
+    }
+    const run = this.#reloads.then(() => this.#move(request))
+      .catch((error: unknown): MoveResult => rejected(error instanceof TenantdError ? error : new errors.MoveFailed(request.tenant, 'moving', (error as Error)?.message ?? String(error))));
+    this.#reloads = run.catch(() => {});
+    return run;
+  }
+
+  async #move(request: MoveRequest): Promise<MoveResult> {
+    if (this.#stopping) return rejected(new errors.Stopping());
+    const config = this.#config;
+    const spec = config.tenants.find((t) => t.schema === request.tenant);
+    if (!spec) return rejected(new errors.TenantUnknown(request.tenant));
+    const schema = spec.schema;
+    const { servers, router } = this.#running;
+    const lock = await MoveLock.take(servers.default.database.adminUrl, schema);
+    this.#moving.add(schema);
+    const aborts = new AbortController();
+    this.#moveAborts.set(schema, aborts);
+    try {
+      const placement = await servers.placement();
+      const placed = placement.get(schema);
+      const from = placed?.server ?? 'default';
+      servers.get(from);
+      if (request.abort) {
+        const to = placed?.move?.to;
+        // No move recorded: what an interrupted one may have left towards any other server.
+        const targets = to ? [to] : servers.names.filter((name) => name !== from);
+        for (const target of targets) {
+          const move = this.#tenantMove(config, spec, from, target);
+          try {
+            if (to) await move.abort();
+            else await move.removeLeftovers(placed?.leftOn === target);
+          } finally {
+            await move.close();
+          }
+        }
+        await lock.record(null);
+        this.#placement = await servers.placement();
+        this.#log.info({ tenant: schema, server: from }, 'move aborted; the tenant serves from where it was');
+        return { ok: true, schema, aborted: true, server: from };
+      }
+      const target = servers.get(request.to!);
+      if (target.name === from) return rejected(new errors.MoveRefused(schema, `it lives on ${from} already`));
+      const busy = [...placement.values()].find((p) => p.schema !== schema && p.move && [from, target.name].some((s) => s === p.server || s === p.move!.to));
+      if (busy) return rejected(new errors.MoveRefused(schema, `${busy.schema} is moving from ${busy.server} to ${busy.move!.to}: one move per server at a time`));
+      const online = !request.offline;
+      const record = { to: target.name, mode: online ? 'online' as const : 'offline' as const, startedAt: new Date().toISOString() };
+      const move = this.#tenantMove(config, spec, from, target.name);
+      const old = this.#sites.get(schema);
+      let next: WorkerGroup | undefined;
+      let held: HeldSite | undefined;
+      let holdMs = 0;
+      let switched = false;
+      try {
+        const outcome = await runMove(move, online, {
+          phase: async (phase) => {
+            await lock.record(phase === null ? null : { ...record, phase });
+            this.#placement = await servers.placement();
+          },
+          // The target's workers start before the pause, so the pause does not wait for them.
+          ready: async () => {
+            next = this.#startGroup(config, spec, target.name);
+            const state = await next.settled();
+            if (!serves(state)) throw new Error(`the tenant's workers on ${target.name} did not start: ${next.reason ?? state}`);
+          },
+          pause: async (inside) => {
+            const began = performance.now();
+            held = new HeldSite(spec);
+            router.setRoutes(routesOf(new Map<string, ServedSite | HeldSite>([...this.#sites, [schema, held]])));
+            // The old workers send what comes on their connections through the router (held), and finish what they serve.
+            if (old instanceof WorkerGroup) await old.handBack(config.workers.stopTimeout);
+            let serving: ServedSite;
+            try {
+              await inside();
+              switched = true;
+              serving = next!;
+              this.#serverOf.set(schema, target.name);
+            } catch (error) {
+              // Back to the source, unfenced, with workers that serve again (the old ones hand every request back).
+              await move.unfence().catch(() => {});
+              serving = this.#startGroup(config, spec, from);
+              await (serving as WorkerGroup).settled();
+              this.#failedPause(serving, held, old, began);
+              throw error;
+            }
+            this.#sites.set(schema, serving);
+            router.setRoutes(routesOf(this.#sites));
+            held.release(serving);
+            holdMs = performance.now() - began;
+            if (old) this.#drain(old);
+          },
+          switchTo: () => lock.switchTo(target.name, from),
+          progress: (message) => this.#log.info({ tenant: schema }, message),
+        }, { copyTimeout: 3_600_000, catchUpTimeout: 30_000, signal: aborts.signal });
+        this.#placement = await servers.placement();
+        const result = { ok: true as const, schema, from, to: target.name, mode: outcome.mode, copyMs: Math.round(outcome.copyMs), pauseMs: Math.round(holdMs), held: held?.held ?? 0, rows: outcome.rows };
+        this.#log.info(result, 'tenant moved');
+        return result;
+      } catch (error) {
+        if (!switched && next) this.#drain(next);
+        this.#placement = await servers.placement().catch(() => this.#placement);
+        throw error;
+      } finally {
+        await move.close();
+      }
+    } finally {
+      this.#moving.delete(schema);
+      this.#moveAborts.delete(schema);
+      await lock.release();
+    }
+  }
+
+  /** A pause whose cutover failed: the tenant's requests go on to `serving` (fresh workers on the source); the old workers drain. */
+  #failedPause(serving: ServedSite, held: HeldSite, old: ServedSite | undefined, began: number): void {
+    this.#sites.set(held.site.schema, serving);
+    this.#running.router.setRoutes(routesOf(this.#sites));
+    held.release(serving);
+    if (old) this.#drain(old);
+    this.#log.warn({ tenant: held.site.schema, heldMs: Math.round(performance.now() - began) }, 'the cutover failed; the tenant serves from its source again');
+  }
+
+  #tenantMove(config: Config, spec: Site, from: string, to: string): TenantMove {
+    const { servers, credentials } = this.#running;
+    const end = (name: string) => {
+      const server = servers.get(name);
+      return { name, adminUrl: server.database.adminUrl, provisioner: server.provisioner };
+    };
+    return new TenantMove({ schema: spec.schema, source: end(from), target: end(to), site: spec, verifier: credentials.verifier(spec), folder: config.migrations.tenant });
+  }
+
+  /**
+   * Moves the placement table records as under way whose lock nobody holds:
+   * the tenantd that ran them died. Each is rolled back (the source unfenced,
+   * the target's half-made copy and the replication dropped), so its tenant
+   * serves from where it was; what cannot be cleaned now is logged, for
+   * `tenants move --abort`.
+   */
+  async #rollBackAbandonedMoves(config: Config): Promise<void> {
+    const { servers } = this.#running;
+    for (const placed of (await servers.placement()).values()) {
+      if (!placed.move) continue;
+      const spec = config.tenants.find((t) => t.schema === placed.schema);
+      const lock = await MoveLock.try(servers.default.database.adminUrl, placed.schema);
+      if (!lock) continue;
+      try {
+        if (spec && config.databases.some((d) => d.name === placed.move!.to)) {
+          const move = this.#tenantMove(config, spec, placed.server, placed.move.to);
+          try {
+            await move.abort();
+          } catch (error) {
+            this.#log.warn({ tenant: placed.schema, err: error }, 'an interrupted move could not be cleaned up entirely; tenants move --abort tries again');
+          } finally {
+            await move.close();
+          }
+        }
+        await lock.record(null);
+        this.#log.warn({ tenant: placed.schema, server: placed.server, to: placed.move.to, phase: placed.move.phase }, 'a move interrupted by a stop of tenantd was rolled back; the tenant serves from where it was');
+      } finally {
+        await lock.release();
+      }
+    }
+  }
+
+  /** Another node announced a change of `schema`'s placement: hold its requests at its cutover, follow it to its new server, or let go after an abort. */
+  async #follow(schema: string): Promise<void> {
+    if (this.#moving.has(schema) || this.#stopping || !this.#routing) return;
+    const placed = (await this.#running.servers.placement().catch(() => undefined))?.get(schema);
+    if (placed) this.#followOne(placed);
+  }
+
+  /** The whole table, read every few seconds: any tenant whose server changed while nothing was announced here is followed. */
+  #followAll(placement: Map<string, Placement>): void {
+    if (this.#stopping || !this.#routing) return;
+    this.#placement = placement;
+    for (const placed of placement.values()) {
+      const server = this.#serverOf.get(placed.schema);
+      if (this.#moving.has(placed.schema) || server === undefined) continue;
+      if (server !== placed.server || (this.#following.has(placed.schema) && placed.move?.phase !== 'cutover')) this.#followOne(placed);
+    }
+  }
+
+  #followOne(placed: Placement): void {
+    const schema = placed.schema;
+    const spec = this.#config.tenants.find((t) => t.schema === schema);
+    const current = this.#sites.get(schema);
+    if (!spec || !current || this.#moving.has(schema)) return;
+    const following = this.#following.get(schema);
+    if (placed.move?.phase === 'cutover' && this.#serverOf.get(schema) === placed.server) {
+      if (following) return;
+      // Its requests wait here while the other node cuts over; its workers stop using the source.
+      const held = new HeldSite(spec);
+      const timer = setTimeout(() => void this.#followRelease(schema, this.#serverOf.get(schema) ?? placed.server), this.#config.router.queueTimeout);
+      this.#following.set(schema, { held, timer });
+      this.#running.router.setRoutes(routesOf(new Map<string, ServedSite | HeldSite>([...this.#sites, [schema, held]])));
+      if (current instanceof WorkerGroup) void current.handBack(this.#config.workers.stopTimeout);
+      this.#placement.set(schema, placed);
+      return;
+    }
+    if (this.#serverOf.get(schema) !== placed.server || following) void this.#followRelease(schema, placed.server);
+  }
+
+  /** Workers for `schema` on `server` (its new one, or its old one after an abort), then its held requests go to them. */
+  async #followRelease(schema: string, server: string): Promise<void> {
+    const spec = this.#config.tenants.find((t) => t.schema === schema);
+    if (!spec) return;
+    const following = this.#following.get(schema);
+    if (following) clearTimeout(following.timer);
+    const sameServer = this.#serverOf.get(schema) === server;
+    const old = this.#sites.get(schema);
+    // The same workers may go on when nothing was handed back; otherwise new ones start.
+    if (sameServer && !following) return;
+    this.#serverOf.set(schema, server);
+    const group = this.#startGroup(this.#config, spec, server);
+    await group.settled();
+    if (this.#following.get(schema) !== following) return void this.#drain(group);
+    this.#following.delete(schema);
+    this.#sites.set(schema, group);
+    this.#running.router.setRoutes(routesOf(this.#sites));
+    following?.held.release(group);
+    if (old) this.#drain(old);
+    this.#log.info({ tenant: schema, server }, sameServer ? 'another node\'s move of this tenant ended without a switch; it serves from where it was' : 'this tenant moved (another node moved it); it serves from its new server');
   }
 
   async #reload(): Promise<ReloadResult> {
@@ -587,6 +915,8 @@ export class Service {
       return rejected(error);
     }
     const app = await bundle(loaded.app, 'app');
+    // Entries that name another server than the one their tenant lives on: said, and left where they live.
+    const { warnings } = await this.#running.servers.assign(sitesOf(loaded), loaded.placement);
     const unavailable = new Set([...this.#sites].filter(([, site]) => site instanceof UnavailableSite).map(([schema]) => schema));
     const plan = planReload(current, loaded, { rotated: !secret.equals(this.#running.credentials.secret), appChanged: app !== this.#app, unavailable });
     const { next } = plan;
@@ -594,10 +924,10 @@ export class Service {
     // Before new workers get their loggers.
     this.#levels.set(next.log.level);
     const running = this.#running;
-    const { router, provisioner, database, server } = running;
+    const { router, servers, connections } = running;
     const previous = { credentials: running.credentials, app: this.#app };
     const previousTls = running.tls;
-    running.credentials = new SiteCredentials(secret, provisioner, database.adminUrl);
+    running.credentials = new SiteCredentials(secret, servers.default.provisioner);
     // Without tls.listen (added by this reload: a restart binds it), the state still follows the files.
     running.tls = tls;
     this.#app = app;
@@ -619,12 +949,12 @@ export class Service {
     // Unchanged sites' workers get the certificates as they are now (a renewed file, say).
     if (tls) for (const site of sites.values()) if (site instanceof WorkerGroup && !started.has(site.site.schema)) site.setTls(tls.forSite(site.site));
     this.#starts.limit = next.workers.startConcurrency;
-    this.#live.limit = liveLimit(next, server);
+    for (const [name, server] of connections) this.#liveOf(name).limit = liveLimit(next, server);
     this.#sites = sites;
     this.#config = next;
     await this.#reconfigureAcme(next, secret);
     for (const site of retired) this.#drain(site);
-    await provisioner.syncRegistry(next.tenants.map((t) => t.schema));
+    await this.#syncRegistries(next);
 
     const names = (specs: Site[]) => specs.map((s) => s.schema);
     const result: ReloadResult = {
@@ -635,8 +965,11 @@ export class Service {
       unchanged: names(plan.unchanged),
       failed,
       restartRequired: plan.restartRequired,
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
     if (plan.restartRequired.length > 0) this.#log.warn({ keys: plan.restartRequired }, 'these changes apply at the next restart');
+    // Those of started sites were said as they started.
+    for (const warning of warnings) if (!started.has(warning.slice(0, warning.indexOf(' ')))) this.#log.warn(warning);
     this.#log.info(result, 'reload applied');
     return result;
   }
@@ -650,8 +983,10 @@ export class Service {
     const notReady: string[] = [];
     if (!this.#routing) notReady.push('tenantd is starting');
     if (this.#stopping) notReady.push('tenantd is stopping');
-    const database = this.#started?.monitor.state;
-    if (database && !database.up) notReady.push(`database: ${database.reason}`);
+    for (const [name, monitor] of this.#started?.monitors ?? []) {
+      const state = monitor.state;
+      if (!state.up) notReady.push(`database${name === 'default' ? '' : ` ${name}`}: ${state.reason}`);
+    }
     for (const site of this.status()) {
       if (!serves(site.state)) notReady.push(`${site.schema}: ${site.state}${site.error ? ` (${site.error})` : ''}`);
     }
@@ -667,20 +1002,38 @@ export class Service {
     }
     return {
       sites,
-      liveWorkers: this.#live.count,
-      maxLive: this.#live.limit,
-      database: { up: this.database.up, connections: this.#started?.monitor.connections ?? 0, budget: this.#started ? connectionBudget(this.#config.database, this.#started.server) : 0, serverMaxConnections: this.#started?.server.server ?? 0 },
+      liveWorkers: this.#liveCount(),
+      maxLive: [...this.#live.values()].reduce((n, live) => n + live.limit, 0),
+      databases: this.#config.databases.map(({ name }) => {
+        const monitor = this.#started?.monitors.get(name);
+        const state = monitor?.state ?? { up: true };
+        const server = this.#started?.connections.get(name);
+        return {
+          name, up: state.up, ...(state.up ? {} : { reason: state.reason }),
+          tenants: [...this.#sites.keys()].filter((schema) => schema !== 'public' && this.#serverOf.get(schema) === name).length,
+          connections: monitor?.connections ?? 0,
+          budget: server ? connectionBudget(this.#config.database, server) : 0,
+          serverMaxConnections: server?.server ?? 0,
+          // A move's slot with no move recorded: left by an interrupted one (tenants move --abort removes it).
+          orphanSlots: (monitor?.moveSlots ?? []).filter((slot) => ![...this.#placement.values()].some((p) => p.move && moveName(p.schema) === slot)),
+        };
+      }),
       residentBytes: resident,
     };
   }
 
-  /** The database as the primary sees it. */
+  /** The database as the primary sees it: down when any server is. */
   get database(): DatabaseState {
-    return this.#started?.monitor.state ?? { up: true };
+    for (const monitor of this.#started?.monitors.values() ?? []) if (!monitor.state.up) return monitor.state;
+    return { up: true };
   }
 
   status(): SiteStatus[] {
-    const statuses = statusOf(this.#sites);
+    const moves = (schema: string) => {
+      const move = this.#placement.get(schema)?.move;
+      return move ? { move: { to: move.to, phase: move.phase } } : {};
+    };
+    const statuses = statusOf(this.#sites, (schema) => this.#serverOf.get(schema) ?? 'default').map((s) => ({ ...s, ...moves(s.schema) }));
     const tls = this.#started?.tls;
     if (!tls) return statuses;
     const specs = new Map(sitesOf(this.#config).map((site) => [site.schema, site]));
@@ -695,7 +1048,7 @@ export class Service {
    * closes; the embedded database, detached, is asked to stop here.
    */
   abandon(): void {
-    this.#parts.database?.abandon();
+    this.#parts.servers?.abandon();
   }
 
   /** Stops accepting, lets in-flight requests finish (bounded), stops workers and the database. */
@@ -708,7 +1061,7 @@ export class Service {
     clearInterval(this.#expiry);
     clearInterval(this.#rotation);
     await this.#started?.acme?.close();
-    const { admin, forwarder, router, monitor, provisioner, database, certificateStore } = this.#parts;
+    const { admin, forwarder, router, monitors, servers, certificateStore } = this.#parts;
     if (router) await router.close(this.#config.workers.stopTimeout);
     // Handed-off connections close while every group still routes: a request on
     // one for another tenant is rerouted to workers that still serve it.
@@ -718,10 +1071,14 @@ export class Service {
     router?.closeReroute();
     if (admin) await closeGracefully(admin, 0);
     forwarder?.close();
-    await monitor?.stop();
-    await provisioner?.close();
+    await Promise.all([...monitors?.values() ?? []].map((m) => m.stop()));
+    await this.#watch?.stop();
+    for (const { held, timer } of this.#following.values()) {
+      clearTimeout(timer);
+      held.release(new UnavailableSite(held.site, 'tenantd is stopping'));
+    }
     await certificateStore?.close();
-    await database?.close();
+    await servers?.close();
     this.#log.info('tenantd stopped');
   }
 }

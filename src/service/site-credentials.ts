@@ -10,12 +10,11 @@ import { tenantUrl, type TenantCredentials } from '../db/tenant-credentials.ts';
 export class SiteCredentials {
   readonly secret: CredentialsSecret;
   readonly #provisioner: Provisioner;
-  readonly #adminUrl: string;
 
-  constructor(secret: CredentialsSecret, provisioner: Provisioner, adminUrl: string) {
+  /** `provisioner`: the default server's (a role's name and password are the same on every server). */
+  constructor(secret: CredentialsSecret, provisioner: Provisioner) {
     this.secret = secret;
     this.#provisioner = provisioner;
-    this.#adminUrl = adminUrl;
   }
 
   /** The SCRAM verifier of `site`'s role: what PostgreSQL stores, never the password. */
@@ -23,11 +22,11 @@ export class SiteCredentials {
     return this.secret.verifier(this.#provisioner.database, this.#provisioner.roleOf(site.schema));
   }
 
-  /** What `site`'s workers connect with. */
-  of(site: Site, database: Config['database']): TenantCredentials {
+  /** What `site`'s workers connect with, on the server whose admin URL is `adminUrl`. */
+  of(site: Site, database: Config['database'], adminUrl: string): TenantCredentials {
     const role = this.#provisioner.roleOf(site.schema);
     return {
-      url: tenantUrl(this.#adminUrl, role),
+      url: tenantUrl(adminUrl, role),
       passwords: this.secret.passwords(this.#provisioner.database, role),
       schema: site.schema,
       statementTimeout: database.statementTimeout,

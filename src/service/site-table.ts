@@ -34,16 +34,19 @@ export function serves(state: GroupState): boolean {
 }
 
 /** Every host of every site, to its site. */
-export function routesOf(sites: ReadonlyMap<string, ServedSite>): HostTable<Upstream> {
+export function routesOf(sites: ReadonlyMap<string, Upstream & { readonly site: { readonly hosts: readonly string[] } }>): HostTable<Upstream> {
   const table = new HostTable<Upstream>();
   for (const site of sites.values()) for (const host of site.site.hosts) table.add(host, site);
   return table;
 }
 
-export function statusOf(sites: ReadonlyMap<string, ServedSite>): SiteStatus[] {
+/** Each site's status; `serverOf`: the database server it is served from. */
+export function statusOf(sites: ReadonlyMap<string, ServedSite>, serverOf: (schema: string) => string): SiteStatus[] {
   return [...sites.values()].map((site) => {
-    if (!(site instanceof WorkerGroup)) return { schema: site.site.schema, hosts: site.site.hosts, state: 'failed', error: site.error, workers: [] };
+    const { schema, hosts } = site.site;
+    const server = serverOf(schema);
+    if (!(site instanceof WorkerGroup)) return { schema, hosts, server, state: 'failed', error: site.error, workers: [] };
     const reason = site.reason;
-    return { schema: site.site.schema, hosts: site.site.hosts, state: site.state, ...(reason === undefined ? {} : { error: reason }), workers: site.workers() };
+    return { schema, hosts, server, state: site.state, ...(reason === undefined ? {} : { error: reason }), workers: site.workers() };
   });
 }

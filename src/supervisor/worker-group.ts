@@ -204,6 +204,15 @@ export class WorkerGroup extends EventEmitter implements SlotOwner {
     await Promise.all(this.#slots.map((s) => s.drainConnections(this.#options.stopTimeout)));
   }
 
+  /**
+   * The tenant moves to another server: each worker sends the requests of its
+   * handed-off connections back through the router; resolves once none of the
+   * group's workers serves a request itself (or `timeout` ms passed).
+   */
+  async handBack(timeout: number): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s.handBack(timeout)));
+  }
+
   /** Stops routing to the workers, lets them finish in-flight requests, and waits for their exit. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;

@@ -52,6 +52,8 @@ export class WorkerSlot implements LiveSlot {
   #consecutive = 0;
   #readyAt = 0;
   #handle: WorkerHandle | undefined;
+  /** Called when the worker answers hand-back. */
+  #handedBack: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #exited: Promise<void> = Promise.resolve();
   readonly #group: SlotOwner;
@@ -179,6 +181,8 @@ export class WorkerSlot implements LiveSlot {
         this.#connectionsClosed(message.closed, message.requests);
       } else if (message.type === 'failed') {
         failure = message.error;
+      } else if (message.type === 'handed-back') {
+        this.#handedBack?.();
       }
     });
     this.#timer = setTimeout(() => {
@@ -228,6 +232,29 @@ export class WorkerSlot implements LiveSlot {
   /** The router's limits changed: tell the worker (a worker starting later gets them in its start message). */
   setLimits(limits: ClientLimits): void {
     if (this.#handle && (this.state === 'ready' || this.state === 'unavailable')) this.#handle.send({ type: 'limits', limits });
+  }
+
+  /**
+   * The tenant moves: the worker sends every request on its handed-off
+   * connections back through the router from now on. Resolves once it says
+   * none it serves itself is in flight and the router's requests to it are
+   * done, it exited, or `timeout` ms passed.
+   */
+  async handBack(timeout: number): Promise<void> {
+    const handle = this.#handle;
+    if (!handle || this.state === 'stopping' || this.state === 'stopped') return;
+    const deadline = Date.now() + timeout;
+    let answered = false;
+    this.#handedBack = () => { answered = true; };
+    try {
+      handle.send({ type: 'hand-back' });
+    } catch {
+      return;
+    }
+    while ((!answered || this.inFlight > 0) && this.#handle === handle && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    this.#handedBack = undefined;
   }
 
   /**

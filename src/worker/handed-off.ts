@@ -122,6 +122,8 @@ export class HandedOff {
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   #draining = false;
   #drained: Promise<void> | undefined;
+  /** Every request goes back through the router (the tenant moves: handBack). */
+  #handingBack = false;
   /** One close hook for every response (a closure per request costs more). */
   readonly #responseClosed: (response: Response) => void;
 
@@ -253,6 +255,15 @@ export class HandedOff {
    * Every response from now on closes its connection; connections that stay
    * idle for drainQuiet ms are closed; what remains after `timeout` ms is cut.
    */
+  /**
+   * From now on every request is answered through the router (its connection
+   * closed after); resolves once none that this worker serves itself is in flight.
+   */
+  async handBack(): Promise<void> {
+    this.#handingBack = true;
+    while (this.#exchanges.items.some((x) => x.tenant !== null)) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+
   drain(timeout: number): Promise<void> {
     this.#drained ??= this.#drain(timeout);
     return this.#drained;
@@ -320,6 +331,7 @@ export class HandedOff {
     if (!url.startsWith('/')) return encrypted && url !== '*' && !this.#ownsAbsolute(url) ? misdirected : 'foreign';
     // ACME's HTTP-01 challenges (tls.acme) are the router's to answer.
     if (!encrypted && this.#tls?.config.acme && challengeToken(url) !== undefined) return 'foreign';
+    if (this.#handingBack) return 'foreign';
     const host = req.headers.host!;
     if (socket[knownHost] === host) return 'ours';
     const name = normalizeHost(host);

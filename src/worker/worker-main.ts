@@ -66,6 +66,7 @@ async function start(message: Extract<PrimaryMessage, { type: 'start' }>): Promi
       handedOff?.setTls(m.tls);
     }
     else if (m.type === 'drain') void handedOff?.drain(m.timeout);
+    else if (m.type === 'hand-back') void (handedOff?.handBack() ?? Promise.resolve()).then(() => send({ type: 'handed-back' }));
   });
   // An application that lets a database outage escape as an unhandled rejection
   // must not lose every other request of its tenant with the process.

@@ -44,6 +44,13 @@ export type PrimaryMessage =
    * serving the router's requests until `stop`.
    */
   | { type: 'drain'; timeout: number }
+  /**
+   * The tenant moves to another database server: every request on a handed-off
+   * connection is from now on answered through the router (which holds it
+   * until the tenant's new workers serve), its connection closed after. The
+   * worker answers `handed-back` once no request it serves itself is in flight.
+   */
+  | { type: 'hand-back' }
   /** Stop accepting, finish in-flight requests within `timeout` ms, exit. */
   | { type: 'stop'; timeout: number };
 
@@ -64,7 +71,9 @@ export type WorkerMessage =
    */
   | { type: 'report'; closed: number[]; requests: RequestCounts | null }
   /** Could not start (module failed to load, database unreachable...). */
-  | { type: 'failed'; error: string };
+  | { type: 'failed'; error: string }
+  /** After `hand-back`: no request this worker serves itself is in flight any more. */
+  | { type: 'handed-back' };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';

@@ -17,6 +17,12 @@ export async function ensureAdminRole(superUrl: string, adminPassword: string): 
     }
     const db = await client.query('select 1 from pg_database where datname = $1', [adminDatabase]);
     if (db.rowCount === 0) await client.query(`create database ${adminDatabase} owner ${adminRole}`);
+    // What a move between servers needs of the admin (tenants move): replication
+    // connections and publications, and subscriptions (PostgreSQL 16+ grants
+    // those by a role; before, only a superuser subscribes).
+    await client.query(`alter role ${adminRole} replication`);
+    const version = Number((await client.query('show server_version_num')).rows[0].server_version_num);
+    if (version >= 160000) await client.query(`grant pg_create_subscription to ${adminRole}`);
   } finally {
     await client.end();
   }

@@ -30,6 +30,8 @@ export async function launchPostmaster(launch: Launch, port: number, superUrl: s
     '-D', pgdata, '-p', String(port),
     '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
     '-c', `max_connections=${maxConnections}`,
+    // Logical replication, for moving a tenant to another server online (tenants move).
+    '-c', 'wal_level=logical',
   ], { detached: true, stdio: ['ignore', logFd, logFd], ...runAs });
   closeSync(logFd);
   child.unref();
