@@ -11,8 +11,11 @@ import { createLogger } from '../src/log/logger.ts';
 import { Service } from '../src/service/service.ts';
 import { secretsFile, type ClusterSecrets } from '../src/db/embedded/cluster.ts';
 import { query } from './helpers/database.ts';
-import { request } from './helpers/http.ts';
-import { runCli } from './helpers/cli.ts';
+import { eventually, request } from './helpers/http.ts';
+import { bin, runCli } from './helpers/cli.ts';
+import { spawn } from 'node:child_process';
+import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
+import { startTcpProxy } from './helpers/tcp-proxy.ts';
 import { tempDir } from './helpers/service.ts';
 import { freePort } from '../src/base/free-port.ts';
 
@@ -213,4 +216,83 @@ test('a move --offline copies with the tenant paused; a move back online works; 
   assert.match(unknown.stderr, /TENANTD_SERVER_UNKNOWN: no database server mars: expected one of default, eu2/);
   assert.equal(s.service.status().find((x) => x.schema === 'globex')!.server, 'default');
   assert.equal((await tasks(s.port, 'globex')).length, 50);
+});
+
+test('a move through one node is followed by another at once: it holds the tenant\'s requests for the cutover, then serves from the new server; no write it acknowledged is lost', { timeout: 240_000 }, async (t) => {
+  const dir = serverDir(t);
+  const a = await start(t, dir);
+  for (let i = 0; i < 100; i++) await addTask(a.port, 'acme', `before ${i}`);
+  // Node B: the same config and servers (it shares the embedded servers node A runs), its own ports, its own process.
+  const [portB, adminB] = [await freePort(), await freePort()];
+  const configB = path.join(dir, 'node-b.yaml');
+  writeFileSync(configB, configText(adminB).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${portB}`));
+  const b = spawn(process.execPath, [bin, 'serve', '-c', configB], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  b.stdout!.on('data', (c) => { output += c; });
+  b.stderr!.on('data', (c) => { output += c; });
+  const exited = new Promise((resolve) => b.once('exit', resolve));
+  t.after(async () => {
+    if (b.exitCode === null) b.kill('SIGKILL');
+    await exited;
+  });
+  await eventually(() => (output.includes('"msg":"tenantd serving"') ? true : undefined), 60_000, 'node B to serve');
+
+  const w = writer(portB, 'acme');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const moved = await runCli(['tenants', 'move', 'acme', '--to', 'eu2', '-c', a.configFile]);
+  assert.equal(moved.code, 0, moved.stderr);
+  // B serves it from eu2 (it was told at the switch).
+  await eventually(async () => {
+    const status = JSON.parse((await request(adminB, { host: '127.0.0.1', path: '/status' })).body) as { tenants: { schema: string; server: string }[] };
+    return status.tenants.find((x) => x.schema === 'acme')!.server === 'eu2' ? true : undefined;
+  }, 5000, 'node B to follow the move');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const { acknowledged, failed } = await w.stop();
+  assert.deepEqual(failed, []);
+  assert.ok(acknowledged.length > 10);
+  assert.match(output, /"msg":"this tenant moved \(another node moved it\); it serves from its new server"/);
+  // Every write B acknowledged is on eu2, once: none went to the fenced copy after the switch.
+  const rows = (await query(a.superUrl('eu2'), 'select title from acme.tasks where title = any($1)', [acknowledged])).rows.map((r) => r.title);
+  assert.equal(rows.length, acknowledged.length);
+  assert.equal(new Set(rows).size, rows.length);
+  // And what A writes now, B reads.
+  await addTask(a.port, 'acme', 'through A');
+  assert.ok((await tasks(portB, 'acme')).some((x) => x.title === 'through A'));
+  b.kill('SIGTERM');
+  await exited;
+});
+
+test('a database server that is down makes only its tenants answer 503 (with Retry-After), /readyz names it; down at start, its tenants serve once it is back', { timeout: 180_000 }, async (t) => {
+  const dir = serverDir(t);
+  // eu2 is a server of ours reached through a proxy the test can cut.
+  const eu2 = await EmbeddedServer.start({ dataDir: path.join(dir, 'pg-other') });
+  t.after(() => eu2.stop());
+  const proxy = await startTcpProxy(t, { host: '127.0.0.1', port: eu2.port });
+  proxy.cut();
+  const admin = await freePort();
+  const text = configText(admin).replace('  eu2:\n    dataDir: pg-eu2', `  eu2:\n    url: ${proxy.through(eu2.url)}`);
+  const s = await start(t, dir, text);
+  // Down at start: tenantd serves the others; initech (on eu2) answers 503 until eu2 answers.
+  assert.equal((await request(s.port, { host: 'acme.test', path: '/api/tasks' })).status, 200);
+  const early = await request(s.port, { host: 'initech.test', path: '/api/tasks' });
+  assert.equal(early.status, 503);
+  assert.equal(early.headers['retry-after'], '5');
+  const ready = await eventually(async () => {
+    const reply = await request(s.adminPort, { host: '127.0.0.1', path: '/readyz' });
+    return reply.status === 503 && /database eu2: /.test(reply.body) ? reply : undefined;
+  }, 10_000, '/readyz to name eu2');
+  assert.match(ready.body, /initech: failed/);
+  proxy.restore();
+  await eventually(async () => ((await request(s.port, { host: 'initech.test', path: '/api/tasks' })).status === 200 ? true : undefined), 30_000, 'initech to serve once eu2 is back');
+  await addTask(s.port, 'initech', 'on eu2');
+
+  // Down while serving: its tenants 503, the others serve; back: served again.
+  proxy.cut();
+  await eventually(async () => ((await request(s.port, { host: 'initech.test', path: '/api/tasks' })).status === 503 ? true : undefined), 15_000, 'initech to answer 503');
+  assert.equal((await request(s.port, { host: 'acme.test', path: '/api/tasks' })).status, 200);
+  await eventually(() => (s.service.summary().databases.find((d) => d.name === 'eu2')!.up ? undefined : true), 10_000, 'eu2 to be seen down');
+  assert.equal(s.service.summary().databases.find((d) => d.name === 'default')!.up, true);
+  proxy.restore();
+  await eventually(async () => ((await request(s.port, { host: 'initech.test', path: '/api/tasks' })).status === 200 ? true : undefined), 30_000, 'initech to serve again');
+  assert.deepEqual((await tasks(s.port, 'initech')).map((x) => x.title), ['on eu2']);
 });
