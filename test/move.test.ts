@@ -13,7 +13,8 @@ import { secretsFile, type ClusterSecrets } from '../src/db/embedded/cluster.ts'
 import { query } from './helpers/database.ts';
 import { eventually, request } from './helpers/http.ts';
 import { bin, runCli } from './helpers/cli.ts';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { front } from './helpers/front-process.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
 import { tempDir } from './helpers/service.ts';
@@ -218,14 +219,18 @@ test('a move --offline copies with the tenant paused; a move back online works; 
   assert.equal((await tasks(s.port, 'globex')).length, 50);
 });
 
-test('a move through one node is followed by another at once: it holds the tenant\'s requests for the cutover, then serves from the new server; no write it acknowledged is lost', { timeout: 240_000 }, async (t) => {
+const haveHaproxy = spawnSync('haproxy', ['-v']).error === undefined;
+const token = 'a-token-for-the-balancer-checks';
+
+test('two nodes behind HAProxy (the shipped config): a move through one is followed by the other at once, which holds the tenant\'s requests for the cutover, then serves from the new server; no write acknowledged through HAProxy fails or is lost', { timeout: 240_000, skip: !haveHaproxy && 'haproxy is not installed (apt-get install haproxy)' }, async (t) => {
   const dir = serverDir(t);
-  const a = await start(t, dir);
+  const extra = `adminToken: ${token}\nrouter:\n  trustedProxies: [127.0.0.1]\n`;
+  const a = await start(t, dir, configText(await freePort(), extra));
   for (let i = 0; i < 100; i++) await addTask(a.port, 'acme', `before ${i}`);
   // Node B: the same config and servers (it shares the embedded servers node A runs), its own ports, its own process.
   const [portB, adminB] = [await freePort(), await freePort()];
   const configB = path.join(dir, 'node-b.yaml');
-  writeFileSync(configB, configText(adminB).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${portB}`));
+  writeFileSync(configB, configText(adminB, extra).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${portB}`));
   const b = spawn(process.execPath, [bin, 'serve', '-c', configB], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   b.stdout!.on('data', (c) => { output += c; });
@@ -237,13 +242,31 @@ test('a move through one node is followed by another at once: it holds the tenan
   });
   await eventually(() => (output.includes('"msg":"tenantd serving"') ? true : undefined), 60_000, 'node B to serve');
 
-  const w = writer(portB, 'acme');
+  // HAProxy in front of both, its shipped config with the addresses and token replaced.
+  const httpPort = await freePort();
+  let balancer = readFileSync(path.resolve(import.meta.dirname, '..', 'examples', 'haproxy', 'haproxy.cfg'), 'utf8')
+    .replaceAll('CHANGE-ME-TO-THE-ADMIN-TOKEN', token)
+    .replace('bind :80\n', `bind 127.0.0.1:${httpPort}\n`)
+    .replace('bind :443\n', `bind 127.0.0.1:${await freePort()}\n`);
+  for (const [address, port, admin] of [['10.0.0.11', a.port, a.adminPort], ['10.0.0.12', portB, adminB]] as const) {
+    balancer = balancer.replace(`${address}:8080 check port 9080`, `127.0.0.1:${port} check port ${admin}`).replace(`${address}:8443 check port 9080`, `127.0.0.1:${await freePort()} check port ${admin}`);
+  }
+  writeFileSync(path.join(dir, 'haproxy.cfg'), balancer);
+  await front(t, 'haproxy', ['-f', path.join(dir, 'haproxy.cfg'), '-db'], httpPort);
+  const seen = new Set<number>();
+  await eventually(async () => {
+    const reply = await request(httpPort, { host: 'acme.test', path: '/api/tenant' });
+    if (reply.status === 200) seen.add(JSON.parse(reply.body).pid);
+    return seen.size === 2 ? true : undefined;
+  }, 20_000, 'both nodes serving through HAProxy');
+
+  const w = writer(httpPort, 'acme');
   await new Promise((resolve) => setTimeout(resolve, 500));
   const moved = await runCli(['tenants', 'move', 'acme', '--to', 'eu2', '-c', a.configFile]);
   assert.equal(moved.code, 0, moved.stderr);
   // B serves it from eu2 (it was told at the switch).
   await eventually(async () => {
-    const status = JSON.parse((await request(adminB, { host: '127.0.0.1', path: '/status' })).body) as { tenants: { schema: string; server: string }[] };
+    const status = JSON.parse((await request(adminB, { host: '127.0.0.1', path: '/status', headers: { authorization: `Bearer ${token}` } })).body) as { tenants: { schema: string; server: string }[] };
     return status.tenants.find((x) => x.schema === 'acme')!.server === 'eu2' ? true : undefined;
   }, 5000, 'node B to follow the move');
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -255,6 +278,7 @@ test('a move through one node is followed by another at once: it holds the tenan
   const rows = (await query(a.superUrl('eu2'), 'select title from acme.tasks where title = any($1)', [acknowledged])).rows.map((r) => r.title);
   assert.equal(rows.length, acknowledged.length);
   assert.equal(new Set(rows).size, rows.length);
+  assert.ok((await tasks(httpPort, 'acme')).some((x) => x.title === acknowledged.at(-1)));
   // And what A writes now, B reads.
   await addTask(a.port, 'acme', 'through A');
   assert.ok((await tasks(portB, 'acme')).some((x) => x.title === 'through A'));
@@ -295,4 +319,27 @@ test('a database server that is down makes only its tenants answer 503 (with Ret
   proxy.restore();
   await eventually(async () => ((await request(s.port, { host: 'initech.test', path: '/api/tasks' })).status === 200 ? true : undefined), 30_000, 'initech to serve again');
   assert.deepEqual((await tasks(s.port, 'initech')).map((x) => x.title), ['on eu2']);
+});
+
+test('with several servers a backup is of one (--server), export finds the tenant\'s server, and a tenant whose placement row is gone is placed where its data is', { timeout: 180_000 }, async (t) => {
+  const dir = serverDir(t);
+  let s = await start(t, dir);
+  await addTask(s.port, 'initech', 'kept on eu2');
+  const backup = await runCli(['backup', path.join(dir, 'eu2.tdb'), '--server', 'eu2', '-c', s.configFile]);
+  assert.equal(backup.code, 0, backup.stderr);
+  assert.match(backup.stdout, /^wrote .*eu2\.tdb: 1 tenants and the shared tables, \d+ rows/);
+  const main = await runCli(['backup', path.join(dir, 'default.tdb'), '-c', s.configFile]);
+  assert.match(main.stdout, /: 2 tenants and the shared tables/);
+  const exported = await runCli(['tenants', 'export', 'initech', path.join(dir, 'initech.tdb'), '-c', s.configFile]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.match(exported.stdout, /^wrote .*initech\.tdb: initech, 1 rows/);
+
+  // The placement table loses initech's row (a default server restored from a backup, say): the next start finds its data on eu2.
+  await s.service.stop();
+  s = await start(t, dir);
+  await query(s.superUrl('default'), "delete from public.tenantd_placement where schema = 'initech'");
+  await s.service.stop();
+  s = await start(t, dir);
+  assert.equal(s.service.status().find((x) => x.schema === 'initech')!.server, 'eu2');
+  assert.deepEqual((await tasks(s.port, 'initech')).map((x) => x.title), ['kept on eu2']);
 });

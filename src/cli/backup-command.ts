@@ -39,9 +39,9 @@ export function yieldToService(): void {
 const backupNice = 10;
 
 export const backupCommand: Command = {
-  summary: 'write every tenant, the shared tables and the registry, in one snapshot, to a file (while serving)',
-  usage: '[-c FILE] <file> [--concurrency N]',
-  options: { concurrency: { type: 'string' } },
+  summary: 'write every tenant, the shared tables and the registry, in one snapshot, to a file (while serving); --server: of that database server',
+  usage: '[-c FILE] <file> [--concurrency N] [--server NAME]',
+  options: { concurrency: { type: 'string' }, server: { type: 'string' } },
   async run(values, positionals) {
     const config = readConfig(values);
     if (positionals.length !== 1) throw new errors.Usage('backup takes one file');
@@ -57,7 +57,7 @@ export const backupCommand: Command = {
         rows += copy.tables.reduce((n, t) => n + t.rows, 0);
         shown.show(`backup: ${schemas} schemas, ${rows} rows`);
       },
-    }));
+    }), { server: values.server as string | undefined });
     shown.done();
     const tenants = manifest.schemas.filter((s) => s.kind === 'tenant').length;
     process.stdout.write(`wrote ${positionals[0]}: ${tenants} tenants and the shared tables, ${rows} rows, ${sizeOf(statSync(file).size)}, as of ${manifest.snapshot}\n`);

@@ -19,22 +19,26 @@ import { withDatabase } from './with-database.ts';
 
 export const restoreCommand: Command = {
   summary: 'restore a backup into an empty database; --tenant S: replace tenants\' data in a running service; --cleanup: drop replaced data',
-  usage: '[-c FILE] <file> [--tenant SCHEMA]... [--concurrency N] | <file> --check | --cleanup',
-  options: { tenant: { type: 'string', multiple: true }, concurrency: { type: 'string' }, cleanup: { type: 'boolean' }, check: { type: 'boolean' } },
+  usage: '[-c FILE] <file> [--server NAME] [--tenant SCHEMA]... [--concurrency N] | <file> --check | --cleanup',
+  options: { tenant: { type: 'string', multiple: true }, concurrency: { type: 'string' }, cleanup: { type: 'boolean' }, check: { type: 'boolean' }, server: { type: 'string' } },
   async run(values, positionals) {
     const config = readConfig(values);
     if (values.cleanup) {
       if (positionals.length > 0) throw new errors.Usage('restore --cleanup takes no file');
-      const dropped = await withDatabase(config, async (database) => {
-        const c = await connectAdmin(database.adminUrl);
-        try {
-          const sides = await sideSchemas(c);
-          for (const side of sides) await dropSideSchema(c, side);
-          return sides;
-        } finally {
-          await c.end();
-        }
-      });
+      // On every database server.
+      const dropped = [];
+      for (const { name } of config.databases) {
+        dropped.push(...await withDatabase(config, async (database) => {
+          const c = await connectAdmin(database.adminUrl);
+          try {
+            const sides = await sideSchemas(c);
+            for (const side of sides) await dropSideSchema(c, side);
+            return sides;
+          } finally {
+            await c.end();
+          }
+        }, { server: name }));
+      }
       process.stdout.write(dropped.length === 0 ? 'nothing to clean up\n' : `dropped ${dropped.map((s) => s.name).join(', ')}\n`);
       return 0;
     }
@@ -61,7 +65,7 @@ export const restoreCommand: Command = {
           verifier: (site) => credentials.verifier(site),
           onSchema: () => shown.show(`restore: ${++done}/${total} schemas`),
         });
-      });
+      }, { server: values.server as string | undefined });
       shown.done();
       const count = reader.manifest.schemas.filter((s) => s.kind === 'tenant').length;
       process.stdout.write(`restored ${positionals[0]}: ${count} tenants and the shared tables, as of ${reader.manifest.snapshot}\n`);
@@ -73,7 +77,8 @@ export const restoreCommand: Command = {
     await reader.verify();
     for (const schema of tenants) {
       const copy = reader.manifest.schemas.find((s) => s.schema === schema)!;
-      const { replaced } = await withDatabase(config, (database, provisioner) => replaceTenant({ adminUrl: database.adminUrl, provisioner, schema, copy, source: reader, folder: config.migrations.tenant }));
+      // On the server the tenant lives on.
+      const { replaced } = await withDatabase(config, (database, provisioner) => replaceTenant({ adminUrl: database.adminUrl, provisioner, schema, copy, source: reader, folder: config.migrations.tenant }), { tenant: schema });
       const restart = await adminRequest(readAdminAddress(values), 'POST', `/restart?tenant=${encodeURIComponent(schema)}`)
         .then((reply) => (reply.status === 200 ? 'its workers restarted' : `its workers were not restarted: ${(reply.body as { error?: string }).error ?? reply.status}`))
         .catch((error: unknown) => (error instanceof errors.ServiceUnreachable ? 'the service is not running: its next start serves the restored data' : Promise.reject(error)));

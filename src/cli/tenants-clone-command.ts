@@ -42,7 +42,7 @@ export const tenantsCloneCommand: Command = {
     const { rows } = await withDatabase(config, (database, provisioner) => {
       const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), provisioner);
       return cloneTenant({ adminUrl: database.adminUrl, provisioner, from, site, verifier: credentials.verifier(site), folder: config.migrations.tenant });
-    });
+    }, { tenant: from });
     const file = path.join(config.tenantsDir!, `${to}.yaml`);
     writeFileSync(file, cloneFile(site), { flag: 'wx' });
     process.stdout.write(`cloned ${from} to ${to} (${rows} rows, ${((performance.now() - started) / 1000).toFixed(2)} s): wrote ${file}; the service is not running: its next start serves it\n`);

@@ -18,7 +18,7 @@ export const tenantsExportCommand: Command = {
     const [schema, file] = positionals as [string, string];
     const manifest = await withDatabase(config, (database, provisioner) => backupDatabase({
       adminUrl: database.adminUrl, provisioner, file: path.resolve(file), tenants: [schema], concurrency: 1, version: tenantdVersion(),
-    }));
+    }), { tenant: schema });
     const rows = manifest.schemas[0]!.tables.reduce((n, t) => n + t.rows, 0);
     process.stdout.write(`wrote ${file}: ${schema}, ${rows} rows, as of ${manifest.snapshot}\n`);
     return 0;

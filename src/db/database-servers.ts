@@ -6,7 +6,7 @@ import type { Config } from '../config/config.ts';
 import { errors } from '../base/errors.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './open-database.ts';
 import { Provisioner } from './provisioner.ts';
-import { createRegistry, registryTable } from './registry.ts';
+import { createRegistry, readRegistry, registryTable } from './registry.ts';
 import { assignServers, createPlacement, place, readPlacement, type Placement } from './placement.ts';
 import type { Site } from '../config/config.ts';
 
@@ -35,7 +35,7 @@ export class DatabaseServers {
     try {
       const others = await Promise.all(rest.map(async (server) => {
         const handle = await openDatabase(server, options(server.name));
-        return { name: server.name, database: handle, provisioner: Provisioner.forConfig(config.database, handle.adminUrl, defaultServer.provisioner.rolePrefix) };
+        return { name: server.name, database: handle, provisioner: Provisioner.forConfig(config.database, handle.adminUrl, defaultServer.provisioner) };
       }));
       list.push(...others);
     } catch (error) {
@@ -83,9 +83,39 @@ export class DatabaseServers {
     await this.preparePlacement();
     const first = assignServers(sites, await this.placement(), this.names, rule);
     if (first.unplaced.size === 0) return { servers: first.servers, warnings: first.warnings, recorded: await this.placement() };
-    const recorded = await this.default.provisioner.withLock((c) => place(c, first.unplaced));
+    // A tenant with no placement whose data a server already has (a placement table restored
+    // without it, say) is placed where its data is, not by the rule.
+    const wanted = new Map(first.unplaced);
+    for (const [schema, server] of await this.#holders([...wanted.keys()])) wanted.set(schema, server);
+    const recorded = await this.default.provisioner.withLock((c) => place(c, wanted));
     const settled = assignServers(sites, recorded, this.names, rule);
     return { servers: settled.servers, warnings: settled.warnings, recorded };
+  }
+
+  /**
+   * The server holding each of `schemas`' data, where one does: the one whose
+   * registry has it; of several (a fenced copy a move left, and the live one),
+   * the one whose role may log in.
+   */
+  async #holders(schemas: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, { server: string; login: boolean }[]>();
+    for (const server of this.list) {
+      const rows = await server.provisioner.withClient(async (c) => {
+        const registry = (await readRegistry(c)).filter((r) => schemas.includes(r.schema));
+        if (registry.length === 0) return [];
+        const logins = await c.query<{ rolname: string; rolcanlogin: boolean }>('select rolname, rolcanlogin from pg_roles where rolname = any($1)', [registry.map((r) => r.role)]);
+        const can = new Map(logins.rows.map((r) => [r.rolname, r.rolcanlogin]));
+        return registry.map((r) => ({ schema: r.schema, login: can.get(r.role) === true }));
+      }).catch(() => []);
+      for (const row of rows) found.set(row.schema, [...(found.get(row.schema) ?? []), { server: server.name, login: row.login }]);
+    }
+    const holders = new Map<string, string>();
+    for (const [schema, where] of found) {
+      const live = where.filter((w) => w.login);
+      const chosen = live.length === 1 ? live[0] : where.length === 1 ? where[0] : undefined;
+      if (chosen) holders.set(schema, chosen.server);
+    }
+    return holders;
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,8 @@ export interface ProvisionerOptions {
   rolePrefix?: string | undefined;
   /** CONNECTION LIMIT of each tenant role. */
   connectionLimit: number;
+  /** The database name passwords derive from; default: this one's. */
+  identity?: string | undefined;
 }
 
 /**
@@ -66,6 +68,8 @@ interface Plan extends SiteToProvision {
 export class Provisioner {
   readonly database: string;
   readonly rolePrefix: string;
+  /** The database name tenant passwords derive from: the default server's, on every server. */
+  readonly identity: string;
   readonly #options: ProvisionerOptions;
   #client: pg.Client | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -73,13 +77,14 @@ export class Provisioner {
 
   /**
    * A provisioner for the `database` section of a config; on another server
-   * than the default, `rolePrefix` is the default server's, so that a tenant's
-   * role has one name (and one password) on every server.
+   * than the default, give the default's (`base`): a tenant's role then has
+   * one name (its prefix) and one password (its identity) on every server.
    */
-  static forConfig(database: Config['database'], adminUrl: string, rolePrefix = database.rolePrefix): Provisioner {
+  static forConfig(database: Config['database'], adminUrl: string, base?: Provisioner): Provisioner {
     return new Provisioner({
       adminUrl,
-      rolePrefix,
+      rolePrefix: base ? base.rolePrefix : database.rolePrefix,
+      identity: base?.identity,
       connectionLimit: database.connectionLimit,
     });
   }
@@ -87,6 +92,7 @@ export class Provisioner {
   constructor(options: ProvisionerOptions) {
     this.#options = options;
     this.database = decodeURIComponent(new URL(options.adminUrl).pathname.slice(1)) || 'postgres';
+    this.identity = options.identity ?? this.database;
     this.rolePrefix = options.rolePrefix ?? `${this.database.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^[^a-z]/, 't').slice(0, maxRolePrefixLength - 1)}_`;
   }
 

@@ -19,7 +19,7 @@ export class SiteCredentials {
 
   /** The SCRAM verifier of `site`'s role: what PostgreSQL stores, never the password. */
   verifier(site: Site): string {
-    return this.secret.verifier(this.#provisioner.database, this.#provisioner.roleOf(site.schema));
+    return this.secret.verifier(this.#provisioner.identity, this.#provisioner.roleOf(site.schema));
   }
 
   /** What `site`'s workers connect with, on the server whose admin URL is `adminUrl`. */
@@ -27,7 +27,7 @@ export class SiteCredentials {
     const role = this.#provisioner.roleOf(site.schema);
     return {
       url: tenantUrl(adminUrl, role),
-      passwords: this.secret.passwords(this.#provisioner.database, role),
+      passwords: this.secret.passwords(this.#provisioner.identity, role),
       schema: site.schema,
       statementTimeout: database.statementTimeout,
       poolSize: database.poolSize,
