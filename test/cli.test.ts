@@ -141,3 +141,21 @@ test('a role of the tenant\'s name that tenantd did not create is never taken ov
   const role = await query(db.url, 'select rolcanlogin from pg_roles where rolname = $1', [`${db.name}_globex`]);
   assert.equal(role.rows[0].rolcanlogin, false);
 });
+
+test('with several database servers, check says for each one given by URL what online moves still need there, as the SQL to run', async (t) => {
+  const [one, two] = [await createTestDatabase(), await createTestDatabase()];
+  t.after(async () => {
+    await one.drop();
+    await two.drop();
+  });
+  const dir = writeFiles(t, { 'tenantd.yaml': `database:\n  url: ${one.url}\ndatabases:\n  eu2:\n    url: ${two.url}\ntenants:\n${tenants('acme')}\n` });
+  const result = await runCli(['check', '-c', path.join(dir, 'tenantd.yaml')]);
+  assert.equal(result.code, 0, result.stderr);
+  const admin = new URL(two.url).username;
+  assert.match(result.stdout, new RegExp(`^database eu2: online moves \\(tenants move\\) need, as a superuser there: ALTER ROLE "${admin}" REPLICATION; GRANT pg_create_subscription TO "${admin}";\\n`, 'm'));
+  await query(two.superUrl, `alter role "${admin}" replication`);
+  await query(two.superUrl, `grant pg_create_subscription to "${admin}"`);
+  const after = await runCli(['check', '-c', path.join(dir, 'tenantd.yaml')]);
+  assert.match(after.stdout, /^database eu2: ready for online moves$/m);
+  assert.match(after.stdout, /^database default: online moves/m);
+});

@@ -130,6 +130,10 @@ test('tenants are placed on the server their entry names, else default; status, 
   assert.match(metrics, /^tenantd_tenant_up\{tenant="initech",server="eu2"\} 1$/m);
   assert.match(metrics, /^tenantd_database_up\{server="eu2"\} 1$/m);
 
+  // A move's slot that no recorded move owns (an interrupted one's) is reported.
+  await query(s.superUrl('eu2'), "select pg_create_logical_replication_slot('tenantd_move_gone', 'pgoutput')");
+  await eventually(() => (s.service.summary().databases.find((d) => d.name === 'eu2')!.orphanSlots.includes('tenantd_move_gone') ? true : undefined), 10_000, 'the orphan slot in status');
+  await query(s.superUrl('eu2'), "select pg_drop_replication_slot('tenantd_move_gone')");
   const list = JSON.parse((await runCli(['tenants', 'list', '--json', '-c', s.configFile])).stdout) as { schema: string; server: string }[];
   assert.deepEqual(list.map((r) => [r.schema, r.server]), [['acme', 'default'], ['globex', 'default'], ['initech', 'eu2']]);
 
