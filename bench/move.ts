@@ -30,7 +30,7 @@ const bin = path.resolve(import.meta.dirname, '../bin/tenantd.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-move-'));
 chmodSync(dir, 0o711);
 
-const line = (what: string, value: string, target = '') => console.log(`  ${what.padEnd(50)} ${value.padEnd(24)} ${target}`);
+const line = (what: string, value: string, target = "") => console.log(`  ${what.padEnd(66)} ${value.padEnd(18)} ${target}`);
 
 interface Serving { child: ChildProcess; port: number; admin: number; stop(): Promise<void> }
 
@@ -74,15 +74,17 @@ async function sql<T extends pg.QueryResultRow = any>(url: string, text: string,
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-function post(port: number, title: string): Promise<{ status: number; ms: number }> {
+function post(port: number, title: string): Promise<{ status: number; ms: number; why?: string }> {
   const started = performance.now();
   const body = JSON.stringify({ title });
   return new Promise((resolve) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/tasks', agent, headers: { host: 'acme.test', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }));
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, why: res.statusCode === 201 ? undefined : `${res.statusCode} ${text.slice(0, 120)}` }));
     });
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - started }));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: 0, ms: performance.now() - started, why: error.code ?? error.message }));
     req.end(body);
   });
 }
@@ -92,6 +94,8 @@ function writer(port: number, prefix: string) {
   const acknowledged: string[] = [];
   let failed = 0;
   let failedSince = 0;
+  /** Why requests failed, by reason, for the report. */
+  const reasons = new Map<string, number>();
   let longest = 0;
   let lastAck = performance.now();
   let longestGap = 0;
@@ -120,6 +124,7 @@ function writer(port: number, prefix: string) {
         } else {
           failed += 1;
           failedSince += 1;
+          reasons.set(r.why ?? String(r.status), (reasons.get(r.why ?? String(r.status)) ?? 0) + 1);
         }
       });
       inFlight.add(p);
@@ -136,7 +141,7 @@ function writer(port: number, prefix: string) {
       lastAck = performance.now();
     },
     figures() {
-      return { longest, longestGap, failed: failedSince };
+      return { longest, longestGap, failed: failedSince, reasons: [...reasons].map(([why, n]) => `${n}× ${why}`).join('; ') };
     },
     async stop() {
       stopping = true;
@@ -169,12 +174,17 @@ try {
     const w = writer(port, `r${rows}`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const results: { mode: string; result: Awaited<ReturnType<typeof move>>; longest: number; longestGap: number; failed: number }[] = [];
+    // The baseline of the same writer with no move: as long a window as an online move takes.
+    w.reset();
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const quiet = w.figures();
     for (const [to, offline] of [['eu2', false], ['default', true]] as const) {
       w.reset();
       const result = await move(admin, to, offline);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const snapshot = w.figures();
       results.push({ mode: result.mode, result, longest: snapshot.longest, longestGap: snapshot.longestGap, failed: snapshot.failed });
+      if (snapshot.reasons) console.log(`    failures so far: ${snapshot.reasons}`);
     }
     const done = await w.stop();
     // Every acknowledged write once, on the server the tenant ended on (default, after the move back).
@@ -184,11 +194,14 @@ try {
     for (const r of results) {
       const label = `${rows.toLocaleString('en')} rows, ${r.mode}`;
       line(`${label}: copy`, `${(r.result.copyMs / 1000).toFixed(2)} s`);
+      line(`${label}: the target's workers start (beside the copy)`, `${r.result.startMs} ms`);
       line(`${label}: requests held (the pause)`, `${r.result.pauseMs} ms`, r.mode === 'online' ? '≤ 250 ms' : 'baseline');
-      line(`${label}: longest write wait`, `${r.longest.toFixed(0)} ms`, r.mode === 'online' ? '≤ 250 ms' : '');
-      line(`${label}: longest gap between acknowledgements`, `${r.longestGap.toFixed(0)} ms`);
+      line(`${label}: longest single write`, `${r.longest.toFixed(0)} ms`);
+      line(`${label}: longest gap between acknowledgements (the write pause)`, `${r.longestGap.toFixed(0)} ms`, r.mode === 'online' ? '≤ 250 ms' : '');
       line(`${label}: requests held / failed`, `${r.result.held} / ${r.failed}`, '0 failed');
     }
+    line(`${rows.toLocaleString('en')} rows, no move (4 s): longest write wait`, `${quiet.longest.toFixed(0)} ms`, 'baseline');
+    line(`${rows.toLocaleString('en')} rows, no move (4 s): longest gap between acknowledgements`, `${quiet.longestGap.toFixed(0)} ms`, 'baseline');
     const online = results.find((r) => r.mode === 'online')!;
     const offline = results.find((r) => r.mode === 'offline')!;
     line(`${rows.toLocaleString('en')} rows: pause offline / online`, `${(offline.result.pauseMs / Math.max(1, online.result.pauseMs)).toFixed(1)}×`);
@@ -199,7 +212,7 @@ try {
 
   // 1,000 tenants: on one server, then placed over two (fewest).
   const tenants = `tenants:\n${Array.from({ length: manyTenants }, (_, i) => `  - schema: t${i}\n    hosts: [t${i}.test]`).join('\n')}\n`;
-  for (const [label, extra] of [['one server', ''], ['two servers (placement: fewest)', 'placement: fewest']] as const) {
+  for (const [label, extra] of manyTenants > 0 ? [['one server', ''], ['two servers (placement: fewest)', 'placement: fewest']] as const : []) {
     const folder = path.join(dir, label.startsWith('one') ? 'one' : 'two');
     mkdirSync(folder);
     const [port, admin] = [await freePort(), await freePort()];

@@ -94,7 +94,7 @@ export interface MoveRequest {
 
 /** What POST /move answers: where the tenant went, how long the copy took and its requests were held; or why not (it stays where it was). */
 export type MoveResult =
-  | { ok: true; schema: string; from: string; to: string; mode: 'online' | 'offline'; copyMs: number; pauseMs: number; held: number; rows: number }
+  | { ok: true; schema: string; from: string; to: string; mode: 'online' | 'offline'; copyMs: number; startMs: number; pauseMs: number; held: number; rows: number }
   | { ok: true; schema: string; aborted: true; server: string }
   | { ok: false; code: string; statusCode: number; error: string };
 

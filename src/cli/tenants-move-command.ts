@@ -81,7 +81,7 @@ export const tenantsMoveCommand: Command = {
             progress: (message) => { if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${message}`); },
           }, { copyTimeout: 24 * 3_600_000, catchUpTimeout: 30_000 });
           if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-          return { ok: true, schema, from, to: target, mode: outcome.mode, copyMs: Math.round(outcome.copyMs), pauseMs: Math.round(outcome.pauseMs), held: 0, rows: outcome.rows };
+          return { ok: true, schema, from, to: target, mode: outcome.mode, copyMs: Math.round(outcome.copyMs), startMs: 0, pauseMs: Math.round(outcome.pauseMs), held: 0, rows: outcome.rows };
         } finally {
           await move.close();
         }

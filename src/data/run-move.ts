@@ -11,7 +11,7 @@ import type { TenantMove } from './move-tenant.ts';
 export interface MoveHooks {
   /** Records the move's phase (null: none under way any more). */
   phase(phase: MovePhase | null): Promise<void>;
-  /** After the copy, before the pause: the target's workers started, say. */
+  /** Once the target is prepared, while the rows copy (awaited before the pause): the target's workers started, say. */
   ready?(): Promise<void>;
   /** Holds the tenant's requests and stops its own use of the source, runs `inside`, then lets them go on (to the target once switched). */
   pause(inside: () => Promise<void>): Promise<void>;
@@ -36,6 +36,8 @@ export interface MoveOutcome {
   copyMs: number;
   /** ms the tenant's requests were held. */
   pauseMs: number;
+  /** ms the target's workers took to start (before the pause). */
+  startMs: number;
   /** Rows copied (offline; online: the rows on the target after the switch). */
   rows: number;
 }
@@ -46,6 +48,7 @@ export async function runMove(move: TenantMove, online: boolean, hooks: MoveHook
   let copyMs = 0;
   let pauseMs = 0;
   let rows = 0;
+  let startMs = 0;
   const checkpoint = () => {
     if (times.signal?.aborted) throw new Error('aborted (tenants move --abort)');
   };
@@ -56,6 +59,13 @@ export async function runMove(move: TenantMove, online: boolean, hooks: MoveHook
     await hooks.phase('preparing');
     await move.prepareTarget();
     checkpoint();
+    // The target's workers start while the rows copy: their start (a process,
+    // the application loaded, the database checked) overlaps the copy instead
+    // of coming after it. Awaited before the pause.
+    phase = 'starting the target\'s workers';
+    const starting = performance.now();
+    const started = (hooks.ready?.() ?? Promise.resolve()).then(() => { startMs = performance.now() - starting; });
+    started.catch(() => {});
     if (online) {
       phase = 'copying';
       await hooks.phase('copying');
@@ -65,7 +75,7 @@ export async function runMove(move: TenantMove, online: boolean, hooks: MoveHook
       copyMs = performance.now() - began;
     }
     phase = 'starting the target\'s workers';
-    await hooks.ready?.();
+    await started;
     checkpoint();
     phase = 'cutting over';
     await hooks.phase('cutover');
@@ -93,5 +103,5 @@ export async function runMove(move: TenantMove, online: boolean, hooks: MoveHook
   }
   await move.finish().catch((error: unknown) => hooks.progress?.(`the move's replication objects could not all be dropped (${(error as Error).message}); tenants move ${move.schema} --abort drops them`));
   if (online) rows = (await move.compare().catch(() => [])).reduce((n, t) => n + t.target.rows, 0);
-  return { mode: online ? 'online' : 'offline', copyMs, pauseMs, rows };
+  return { mode: online ? 'online' : 'offline', copyMs, pauseMs, startMs, rows };
 }

@@ -758,7 +758,7 @@ export class Service {
           progress: (message) => this.#log.info({ tenant: schema }, message),
         }, { copyTimeout: 3_600_000, catchUpTimeout: 30_000, signal: aborts.signal });
         this.#placement = await servers.placement();
-        const result = { ok: true as const, schema, from, to: target.name, mode: outcome.mode, copyMs: Math.round(outcome.copyMs), pauseMs: Math.round(holdMs), held: held?.held ?? 0, rows: outcome.rows };
+        const result = { ok: true as const, schema, from, to: target.name, mode: outcome.mode, copyMs: Math.round(outcome.copyMs), startMs: Math.round(outcome.startMs), pauseMs: Math.round(holdMs), held: held?.held ?? 0, rows: outcome.rows };
         this.#log.info(result, 'tenant moved');
         return result;
       } catch (error) {

@@ -391,6 +391,13 @@ export class HandedOff {
     if (whose === 'foreign') {
       // Another tenant's request: answered through the router, which logs and
       // counts it; the connection closes after, so the next request is routed afresh.
+      // Busy meanwhile: a drain (this worker stopping) waits for its answer.
+      const state = (req.socket as Marked)[activity] ??= { busy: 0, since: started };
+      state.busy += 1;
+      res.once('close', () => {
+        state.busy -= 1;
+        state.since = performance.now();
+      });
       res.shouldKeepAlive = false;
       this.#forwarded(req);
       stripHopByHop(req.headers);
