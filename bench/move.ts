@@ -160,7 +160,7 @@ async function move(admin: number, to: string, offline: boolean): Promise<Extrac
 }
 
 console.log(`tenantd bench:move: a tenant of ${sizes.join(' and ')} rows moved between two embedded PostgreSQL servers, writes at ${rate}/s throughout; Node ${process.version}, ${os.availableParallelism()} cores\n`);
-console.log(`  ${'measure'.padEnd(50)} ${'measured'.padEnd(24)} target`);
+console.log(`  ${'measure'.padEnd(66)} ${'measured'.padEnd(18)} target`);
 
 try {
   for (const rows of sizes) {
