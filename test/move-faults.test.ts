@@ -5,7 +5,8 @@
 // PostgreSQL servers, `tenantd serve` as its own process, the demo application.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 import pg from 'pg';
@@ -14,23 +15,23 @@ import { secretsFile, type ClusterSecrets } from '../src/db/embedded/cluster.ts'
 import { bin, runCli } from './helpers/cli.ts';
 import { query } from './helpers/database.ts';
 import { eventually, request } from './helpers/http.ts';
-import { tempDir } from './helpers/service.ts';
 
 interface Node { child: ChildProcess; port: number; exited: Promise<unknown>; output(): string }
 
 function setUp(t: TestContext): { dir: string; configFile: string; serve(): Promise<Node>; superUrl(server: 'default' | 'eu2'): string } {
-  const dir = tempDir(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-t-'));
   chmodSync(dir, 0o711);
   const configFile = path.join(dir, 'tenantd.yaml');
   const running: ChildProcess[] = [];
   t.after(async () => {
-    // The last one stops the embedded servers it adopted.
+    // The last one stops the embedded servers it adopted; the folder goes after.
     for (const child of running) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     }
+    rmSync(dir, { recursive: true, force: true });
   });
   return {
     dir,
@@ -69,6 +70,36 @@ async function addTask(port: number, title: string): Promise<number> {
 async function phase(url: string): Promise<string | undefined> {
   const rows = (await query(url, "select move->>'phase' as phase from public.tenantd_placement where schema = 'acme'").catch(() => ({ rows: [] }))).rows;
   return rows[0]?.phase ?? undefined;
+}
+
+/**
+ * Makes the running move stop in its cutover, the source fenced: once the
+ * target is prepared, the test locks the target's migration table, so the
+ * target's workers (starting beside the copy; a process takes far longer to
+ * boot than this lock) cannot get ready and the move waits before its pause;
+ * once the copy is done the subscription is disabled here, then the lock
+ * goes, the cutover starts, and its catch-up waits for a target that takes no
+ * more changes.
+ */
+async function stallCutover(env: ReturnType<typeof setUp>): Promise<void> {
+  const locker = new pg.Client(env.superUrl('eu2'));
+  await locker.connect();
+  try {
+    // Once the target is prepared (the move then starts the copy and, beside it, the target's workers).
+    await eventually(async () => ((await phase(env.superUrl('default'))) === 'copying' ? true : undefined), 30_000, 'the copying phase');
+    await locker.query('begin');
+    await locker.query('lock table acme.tenantd_migration in access exclusive mode');
+    await eventually(async () => {
+      const states = (await query(env.superUrl('eu2'), 'select srsubstate from pg_subscription_rel')).rows;
+      return states.length > 0 && states.every((x: { srsubstate: string }) => x.srsubstate === 'r') ? true : undefined;
+    }, 60_000, 'the copy to finish');
+    await query(env.superUrl('eu2'), 'alter subscription tenantd_move_acme disable');
+    await locker.query('rollback');
+  } finally {
+    await locker.end();
+  }
+  await eventually(async () => ((await phase(env.superUrl('default'))) === 'cutover' ? true : undefined), 30_000, 'the cutover');
+  await eventually(async () => ((await query(env.superUrl('default'), "select rolcanlogin from pg_roles where rolname = 'tenantd_acme'")).rows[0].rolcanlogin === false ? true : undefined), 10_000, 'the fence');
 }
 
 /** Where the tenant stands after a move was undone: on default, unfenced, nothing of the move left on either server. */
@@ -120,13 +151,7 @@ test('tenantd killed with -9 while a move prepares its target, copies, or cuts o
 
   // 3. Cutting over: the target stops taking changes once the copy is done, so the cutover waits for it; killed then, the source fenced.
   moving = runCli(['tenants', 'move', 'acme', '--to', 'eu2', '-c', env.configFile]);
-  await eventually(async () => {
-    const states = (await query(env.superUrl('eu2'), "select srsubstate from pg_subscription_rel").catch(() => ({ rows: [] }))).rows;
-    return states.length > 0 && states.every((s: { srsubstate: string }) => s.srsubstate === 'r') ? true : undefined;
-  }, 60_000, 'the copy to finish', );
-  await query(env.superUrl('eu2'), 'alter subscription tenantd_move_acme disable');
-  await eventually(async () => ((await phase(env.superUrl('default'))) === 'cutover' ? true : undefined), 30_000, 'the cutover');
-  await eventually(async () => ((await query(env.superUrl('default'), "select rolcanlogin from pg_roles where rolname = 'tenantd_acme'")).rows[0].rolcanlogin === false ? true : undefined), 10_000, 'the fence');
+  await stallCutover(env);
   node.child.kill('SIGKILL');
   await node.exited;
   assert.notEqual((await moving).code, 0);
@@ -139,12 +164,7 @@ test('tenants move --abort of a move stuck in its cutover: the move undoes itsel
   const node = await env.serve();
   for (let i = 0; i < 20; i++) assert.equal(await addTask(node.port, `t${i}`), 201);
   const moving = runCli(['tenants', 'move', 'acme', '--to', 'eu2', '-c', env.configFile]);
-  await eventually(async () => {
-    const states = (await query(env.superUrl('eu2'), "select srsubstate from pg_subscription_rel").catch(() => ({ rows: [] }))).rows;
-    return states.length > 0 && states.every((s: { srsubstate: string }) => s.srsubstate === 'r') ? true : undefined;
-  }, 60_000, 'the copy to finish');
-  await query(env.superUrl('eu2'), 'alter subscription tenantd_move_acme disable');
-  await eventually(async () => ((await phase(env.superUrl('default'))) === 'cutover' ? true : undefined), 30_000, 'the cutover');
+  await stallCutover(env);
   // Requests held by the stuck cutover.
   const held = Array.from({ length: 5 }, (_, i) => addTask(node.port, `held ${i}`));
   await new Promise((resolve) => setTimeout(resolve, 500));

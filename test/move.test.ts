@@ -3,7 +3,8 @@
 // demo application, a writer that keeps adding tasks through the router while
 // a tenant moves.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { loadConfig } from '../src/config/load-config.ts';
@@ -17,15 +18,22 @@ import { spawn, spawnSync } from 'node:child_process';
 import { front } from './helpers/front-process.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
-import { tempDir } from './helpers/service.ts';
 import { freePort } from '../src/base/free-port.ts';
 
 const tenants = ['acme', 'globex', 'initech'];
 
-/** A folder the embedded servers' OS user can pass through. */
+/** The services started on each folder: stopped (their embedded servers with them) before the folder goes. */
+const servicesOn = new Map<string, Service[]>();
+
+/** A folder the embedded servers' OS user can pass through; removed after the test, once its services stopped. */
 function serverDir(t: TestContext): string {
-  const dir = tempDir(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantd-t-'));
   chmodSync(dir, 0o711);
+  t.after(async () => {
+    for (const service of servicesOn.get(dir) ?? []) await service.stop();
+    servicesOn.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -60,7 +68,7 @@ async function start(t: TestContext, dir: string, text?: string): Promise<Runnin
   const configFile = path.join(dir, 'tenantd.yaml');
   writeFileSync(configFile, text ?? configText(await freePort()));
   const service = new Service(loadConfig(configFile, {}), { log: createLogger(process.env.TENANTD_TEST_LOG ?? 'silent') });
-  t.after(() => service.stop());
+  servicesOn.set(dir, [...(servicesOn.get(dir) ?? []), service]);
   await service.start();
   const superUrl = (server: 'default' | 'eu2') => {
     const secrets = JSON.parse(readFileSync(secretsFile(path.join(dir, server === 'default' ? 'pg-default' : 'pg-eu2')), 'utf8')) as ClusterSecrets;
@@ -197,8 +205,9 @@ test('a tenant moves online under a writer: no acknowledged write lost or double
   assert.equal((await tasks(s.port, 'acme')).length, after.length + 1);
 });
 
-test('a move --offline copies with the tenant paused; a move back online works; a move the target cannot take leaves the tenant serving where it was, and says why in one line', { timeout: 240_000 }, async (t) => {
-  const s = await start(t, serverDir(t));
+test('a move --offline copies with the tenant paused; a move back online works; a move the target cannot take leaves the tenant serving where it was, and says why in one line; the fenced copy goes after moves.keepSource', { timeout: 240_000 }, async (t) => {
+  const dir = serverDir(t);
+  const s = await start(t, dir);
   for (let i = 0; i < 50; i++) await addTask(s.port, 'globex', `g ${i}`);
   const offline = await runCli(['tenants', 'move', 'globex', '--to', 'eu2', '--offline', '-c', s.configFile]);
   assert.equal(offline.code, 0, offline.stderr);
@@ -221,6 +230,15 @@ test('a move --offline copies with the tenant paused; a move back online works; 
   assert.match(unknown.stderr, /TENANTD_SERVER_UNKNOWN: no database server mars: expected one of default, eu2/);
   assert.equal(s.service.status().find((x) => x.schema === 'globex')!.server, 'default');
   assert.equal((await tasks(s.port, 'globex')).length, 50);
+
+  // The fenced copy the move back left on eu2 goes once moves.keepSource has passed (checked at start, then hourly).
+  assert.equal((await query(s.superUrl('eu2'), "select count(*)::int as n from pg_namespace where nspname = 'globex'")).rows[0].n, 1);
+  await s.service.stop();
+  const again = await start(t, dir, configText(await freePort(), 'moves:\n  keepSource: 1ms\n'));
+  await eventually(async () => ((await query(again.superUrl('eu2'), "select count(*)::int as n from pg_namespace where nspname = 'globex'")).rows[0].n === 0 ? true : undefined), 20_000, 'the fenced copy to be dropped');
+  assert.equal((await query(again.superUrl('eu2'), "select count(*)::int as n from pg_roles where rolname = 'tenantd_globex'")).rows[0].n, 0);
+  assert.equal((await query(again.superUrl('default'), "select left_on from public.tenantd_placement where schema = 'globex'")).rows[0].left_on, null);
+  assert.equal((await tasks(again.port, 'globex')).length, 50);
 });
 
 const haveHaproxy = spawnSync('haproxy', ['-v']).error === undefined;
