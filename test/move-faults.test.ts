@@ -4,7 +4,7 @@
 // whose held requests then go on, served from the source. Two embedded
 // PostgreSQL servers, `tenantd serve` as its own process, the demo application.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,8 @@ import test, { type TestContext } from 'node:test';
 import pg from 'pg';
 import { freePort } from '../src/base/free-port.ts';
 import { secretsFile, type ClusterSecrets } from '../src/db/embedded/cluster.ts';
-import { bin, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { spawnServe } from './helpers/serve-process.ts';
 import { query } from './helpers/database.ts';
 import { eventually, request } from './helpers/http.ts';
 
@@ -43,17 +44,10 @@ function setUp(t: TestContext): { dir: string; configFile: string; serve(): Prom
         'database:', '  dataDir: pg-default', 'databases:', '  eu2:', '    dataDir: pg-eu2',
         'tenants:', '  - schema: acme', '    hosts: [acme.test]', '',
       ].join('\n'));
-      const child = spawn(process.execPath, [bin, 'serve', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-      running.push(child);
-      let output = '';
-      child.stdout!.on('data', (c) => { output += c; });
-      child.stderr!.on('data', (c) => { output += c; });
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      await eventually(() => {
-        if (child.exitCode !== null) throw new Error(`tenantd serve exited: ${output}`);
-        return output.includes('"msg":"tenantd serving"') ? true : undefined;
-      }, 60_000, 'tenantd serve to route');
-      return { child, port, exited, output: () => output };
+      const serving = spawnServe(configFile);
+      running.push(serving.child);
+      await serving.ready(undefined, 60_000);
+      return { ...serving, port };
     },
     superUrl(server) {
       const secrets = JSON.parse(readFileSync(secretsFile(path.join(dir, server === 'default' ? 'pg-default' : 'pg-eu2')), 'utf8')) as ClusterSecrets;

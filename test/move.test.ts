@@ -13,8 +13,9 @@ import { Service } from '../src/service/service.ts';
 import { secretsFile, type ClusterSecrets } from '../src/db/embedded/cluster.ts';
 import { query } from './helpers/database.ts';
 import { eventually, request } from './helpers/http.ts';
-import { bin, runCli } from './helpers/cli.ts';
-import { spawn, spawnSync } from 'node:child_process';
+import { runCli } from './helpers/cli.ts';
+import { spawnServe } from './helpers/serve-process.ts';
+import { spawnSync } from 'node:child_process';
 import { front } from './helpers/front-process.ts';
 import { EmbeddedServer } from '../src/db/embedded/embedded-server.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
@@ -253,16 +254,13 @@ test('two nodes behind HAProxy (the shipped config): a move through one is follo
   const [portB, adminB] = [await freePort(), await freePort()];
   const configB = path.join(dir, 'node-b.yaml');
   writeFileSync(configB, configText(adminB, extra).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${portB}`));
-  const b = spawn(process.execPath, [bin, 'serve', '-c', configB], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  b.stdout!.on('data', (c) => { output += c; });
-  b.stderr!.on('data', (c) => { output += c; });
-  const exited = new Promise((resolve) => b.once('exit', resolve));
+  const nodeB = spawnServe(configB);
+  const { child: b, exited } = nodeB;
   t.after(async () => {
     if (b.exitCode === null) b.kill('SIGKILL');
     await exited;
   });
-  await eventually(() => (output.includes('"msg":"tenantd serving"') ? true : undefined), 60_000, 'node B to serve');
+  await nodeB.ready(undefined, 60_000);
 
   // HAProxy in front of both, its shipped config with the addresses and token replaced.
   const httpPort = await freePort();
@@ -295,7 +293,7 @@ test('two nodes behind HAProxy (the shipped config): a move through one is follo
   const { acknowledged, failed } = await w.stop();
   assert.deepEqual(failed, []);
   assert.ok(acknowledged.length > 10);
-  assert.match(output, /"msg":"this tenant moved \(another node moved it\); it serves from its new server"/);
+  assert.match(nodeB.output(), /"msg":"this tenant moved \(another node moved it\); it serves from its new server"/);
   // Every write B acknowledged is on eu2, once: none went to the fenced copy after the switch.
   const rows = (await query(a.superUrl('eu2'), 'select title from acme.tasks where title = any($1)', [acknowledged])).rows.map((r) => r.title);
   assert.equal(rows.length, acknowledged.length);

@@ -7,7 +7,7 @@ import { errorClassOf, errors } from '../base/errors.ts';
 import { CredentialsSecret } from '../db/credentials-secret.ts';
 import { MoveLock } from '../db/move-lock.ts';
 import { TenantMove } from '../data/move-tenant.ts';
-import { runMove } from '../data/run-move.ts';
+import { runMove, undoMove } from '../data/run-move.ts';
 import { SiteCredentials } from '../service/site-credentials.ts';
 import type { MoveResult } from '../admin/admin-types.ts';
 import { adminRequest } from './admin-client.ts';
@@ -52,20 +52,9 @@ export const tenantsMoveCommand: Command = {
         const placed = (await servers.placement()).get(schema);
         const from = placed?.server ?? 'default';
         const credentials = new SiteCredentials(CredentialsSecret.read(config.database.secretFile, true), servers.default.provisioner);
-        const end = (name: string) => ({ name, adminUrl: servers.get(name).database.adminUrl, provisioner: servers.get(name).provisioner });
-        const moveTo = (target: string) => new TenantMove({ schema, source: end(from), target: end(target), site: spec, verifier: credentials.verifier(spec), folder: config.migrations.tenant });
+        const moveTo = (target: string) => TenantMove.between(servers, spec, from, target, credentials.verifier(spec), config.migrations.tenant);
         if (abort) {
-          const recorded = placed?.move?.to;
-          // No move recorded: what an interrupted one may have left towards any other server.
-          for (const target of recorded ? [recorded] : servers.names.filter((name) => name !== from)) {
-            const move = moveTo(target);
-            try {
-              if (recorded) await move.abort();
-              else await move.removeLeftovers(placed?.leftOn === target);
-            } finally {
-              await move.close();
-            }
-          }
+          await undoMove(placed, from, servers.names, moveTo);
           await lock.record(null);
           return { ok: true, schema, aborted: true, server: from };
         }

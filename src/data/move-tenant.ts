@@ -17,6 +17,8 @@ import { errors } from '../base/errors.ts';
 import { connectAdmin } from '../db/admin-connection.ts';
 import { migrationTable } from '../db/migration-files.ts';
 import type { Provisioner } from '../db/provisioner.ts';
+import type { DatabaseServers } from '../db/database-servers.ts';
+import { readReplicationRights } from '../db/move-readiness.ts';
 import { recordMigrations } from '../db/registry.ts';
 import { catalogDrift, readCatalog, type Catalog } from './catalog.ts';
 import { beginCopy, tableSum } from './copy-session.ts';
@@ -73,6 +75,16 @@ function conninfo(url: string): string {
 }
 
 export class TenantMove {
+  /** A move of `site` from server `from` to server `to` of `servers`. */
+  static between(servers: DatabaseServers, site: Site, from: string, to: string, verifier: string, folder: string): TenantMove {
+    const end = (name: string): MoveEnd => {
+      const server = servers.get(name);
+      return { name, adminUrl: server.database.adminUrl, provisioner: server.provisioner };
+    };
+    return new TenantMove({ schema: site.schema, source: end(from), target: end(to), site, verifier, folder });
+  }
+
+
   readonly schema: string;
   readonly role: string;
   readonly name: string;
@@ -137,15 +149,11 @@ export class TenantMove {
     if (a !== null && a === b) this.#refuse(`${source.name} and ${target.name} are databases of one PostgreSQL server (their roles are one): move between servers`);
     await this.#sourceCatalog();
     if (!online) return;
-    const setting = async (c: pg.Client, name: string) => (await c.query('select current_setting($1) as v', [name])).rows[0].v as string;
-    const wal = await setting(src, 'wal_level');
-    if (wal !== 'logical') this.#refuse(`wal_level is ${wal} on ${source.name}: set wal_level = logical there and restart it, or move with --offline`);
-    const admin = (await src.query('select rolname, rolreplication or rolsuper as ok from pg_roles where rolname = current_user')).rows[0];
-    if (!admin.ok) this.#refuse(`the admin role ${admin.rolname} of ${source.name} lacks REPLICATION: as a superuser there, ALTER ROLE ${admin.rolname} REPLICATION; or move with --offline`);
-    const subscriber = (await dst.query(Number(await setting(dst, 'server_version_num')) >= 160000
-      ? "select rolname, rolsuper or pg_has_role(current_user, 'pg_create_subscription', 'member') as ok from pg_roles where rolname = current_user"
-      : 'select rolname, rolsuper as ok from pg_roles where rolname = current_user')).rows[0];
-    if (!subscriber.ok) this.#refuse(`the admin role ${subscriber.rolname} of ${target.name} may not create subscriptions: ${Number(await setting(dst, 'server_version_num')) >= 160000 ? `GRANT pg_create_subscription TO ${subscriber.rolname} as a superuser there` : 'before PostgreSQL 16 only a superuser may'}; or move with --offline`);
+    const publisher = await readReplicationRights(src);
+    if (publisher.walLevel !== 'logical') this.#refuse(`wal_level is ${publisher.walLevel} on ${source.name}: set wal_level = logical there and restart it, or move with --offline`);
+    if (!publisher.replication) this.#refuse(`the admin role ${publisher.admin} of ${source.name} lacks REPLICATION: as a superuser there, ALTER ROLE ${publisher.admin} REPLICATION; or move with --offline`);
+    const subscriber = await readReplicationRights(dst);
+    if (!subscriber.subscribe) this.#refuse(`the admin role ${subscriber.admin} of ${target.name} may not create subscriptions: ${subscriber.version >= 160000 ? `GRANT pg_create_subscription TO ${subscriber.admin} as a superuser there` : 'before PostgreSQL 16 only a superuser may'}; or move with --offline`);
     // The move's own slot and one for a table's initial copy; an interrupted move's are removed first.
     const slots = (await src.query('select current_setting(\'max_replication_slots\')::int - (select count(*) from pg_replication_slots where slot_name <> $1)::int as free', [this.name])).rows[0].free as number;
     if (slots < 2) this.#refuse(`${source.name} has ${slots} free replication slots, a move needs 2: raise max_replication_slots, or move with --offline`);

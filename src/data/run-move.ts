@@ -5,7 +5,7 @@
 // the sequences carried, the registry switched. Anything that fails before the
 // switch is undone (TenantMove.abort) and the tenant stays where it was.
 import { errors, TenantdError } from '../base/errors.ts';
-import type { MovePhase } from '../db/placement.ts';
+import type { MovePhase, Placement } from '../db/placement.ts';
 import type { TenantMove } from './move-tenant.ts';
 
 export interface MoveHooks {
@@ -40,6 +40,25 @@ export interface MoveOutcome {
   startMs: number;
   /** Rows copied (offline; online: the rows on the target after the switch). */
   rows: number;
+}
+
+/**
+ * tenants move --abort: the recorded move of the tenant undone; with none
+ * recorded, what an interrupted one may have left towards any other of
+ * `servers` (the fenced copy a finished move left on `placed.leftOn` kept).
+ * `moveTo` gives the move from the tenant's server to a target.
+ */
+export async function undoMove(placed: Placement | undefined, from: string, servers: readonly string[], moveTo: (target: string) => TenantMove): Promise<void> {
+  const recorded = placed?.move?.to;
+  for (const target of recorded ? [recorded] : servers.filter((name) => name !== from)) {
+    const move = moveTo(target);
+    try {
+      if (recorded) await move.abort();
+      else await move.removeLeftovers(placed?.leftOn === target);
+    } finally {
+      await move.close();
+    }
+  }
 }
 
 export async function runMove(move: TenantMove, online: boolean, hooks: MoveHooks, times: MoveTimes): Promise<MoveOutcome> {

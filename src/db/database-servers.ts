@@ -18,6 +18,8 @@ export interface OpenServer {
 
 export class DatabaseServers {
   readonly list: readonly OpenServer[];
+  /** preparePlacement, once per open: assign runs at every start, reload, restart and move. */
+  #prepared: Promise<void> | undefined;
 
   private constructor(list: OpenServer[]) {
     this.list = list;
@@ -80,7 +82,9 @@ export class DatabaseServers {
    * one their tenant lives on.
    */
   async assign(sites: readonly Site[], rule: Config['placement']): Promise<{ servers: Map<string, string>; warnings: string[]; recorded: Map<string, Placement> }> {
-    await this.preparePlacement();
+    this.#prepared ??= this.preparePlacement();
+    this.#prepared.catch(() => { this.#prepared = undefined; });
+    await this.#prepared;
     const first = assignServers(sites, await this.placement(), this.names, rule);
     if (first.unplaced.size === 0) return { servers: first.servers, warnings: first.warnings, recorded: await this.placement() };
     // A tenant with no placement whose data a server already has (a placement table restored

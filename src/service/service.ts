@@ -19,7 +19,7 @@ import { recordDropped, type Placement } from '../db/placement.ts';
 import { MoveLock } from '../db/move-lock.ts';
 import { PlacementWatch } from '../db/placement-watch.ts';
 import { moveName, TenantMove } from '../data/move-tenant.ts';
-import { runMove } from '../data/run-move.ts';
+import { runMove, undoMove } from '../data/run-move.ts';
 import { HeldSite } from './held-site.ts';
 import { CredentialsSecret } from '../db/credentials-secret.ts';
 import { DatabaseMonitor, type DatabaseState } from '../db/database-monitor.ts';
@@ -223,7 +223,7 @@ export class Service {
   }
 
   metricsText(): string {
-    return this.metrics.render(this.status(), this.summary().databases, this.#liveCount(), this.#started?.acme?.outcomes);
+    return this.metrics.render(this.status(), this.#databaseSummaries(), this.#liveCount(), this.#started?.acme?.outcomes);
   }
 
   /**
@@ -685,20 +685,8 @@ export class Service {
       const placement = await servers.placement();
       const placed = placement.get(schema);
       const from = placed?.server ?? 'default';
-      servers.get(from);
       if (request.abort) {
-        const to = placed?.move?.to;
-        // No move recorded: what an interrupted one may have left towards any other server.
-        const targets = to ? [to] : servers.names.filter((name) => name !== from);
-        for (const target of targets) {
-          const move = this.#tenantMove(config, spec, from, target);
-          try {
-            if (to) await move.abort();
-            else await move.removeLeftovers(placed?.leftOn === target);
-          } finally {
-            await move.close();
-          }
-        }
+        await undoMove(placed, from, servers.names, (target) => this.#tenantMove(config, spec, from, target));
         await lock.record(null);
         this.#placement = await servers.placement();
         this.#log.info({ tenant: schema, server: from }, 'move aborted; the tenant serves from where it was');
@@ -730,8 +718,7 @@ export class Service {
           },
           pause: async (inside) => {
             const began = performance.now();
-            held = new HeldSite(spec);
-            router.setRoutes(routesOf(new Map<string, ServedSite | HeldSite>([...this.#sites, [schema, held]])));
+            held = this.#hold(spec);
             // The old workers send what comes on their connections through the router (held), and finish what they serve.
             if (old instanceof WorkerGroup) await old.handBack(config.workers.stopTimeout);
             let serving: ServedSite;
@@ -775,6 +762,13 @@ export class Service {
     }
   }
 
+  /** From now on the requests for `spec`'s hosts wait (HeldSite) until it is released. */
+  #hold(spec: Site): HeldSite {
+    const held = new HeldSite(spec);
+    this.#running.router.setRoutes(routesOf(new Map<string, ServedSite | HeldSite>([...this.#sites, [spec.schema, held]])));
+    return held;
+  }
+
   /** A pause whose cutover failed: the tenant's requests go on to `serving` (fresh workers on the source); the old workers drain. */
   #failedPause(serving: ServedSite, held: HeldSite, old: ServedSite | undefined, began: number): void {
     this.#sites.set(held.site.schema, serving);
@@ -786,11 +780,7 @@ export class Service {
 
   #tenantMove(config: Config, spec: Site, from: string, to: string): TenantMove {
     const { servers, credentials } = this.#running;
-    const end = (name: string) => {
-      const server = servers.get(name);
-      return { name, adminUrl: server.database.adminUrl, provisioner: server.provisioner };
-    };
-    return new TenantMove({ schema: spec.schema, source: end(from), target: end(to), site: spec, verifier: credentials.verifier(spec), folder: config.migrations.tenant });
+    return TenantMove.between(servers, spec, from, to, credentials.verifier(spec), config.migrations.tenant);
   }
 
   /**
@@ -809,14 +799,9 @@ export class Service {
       if (!lock) continue;
       try {
         if (spec && config.databases.some((d) => d.name === placed.move!.to)) {
-          const move = this.#tenantMove(config, spec, placed.server, placed.move.to);
-          try {
-            await move.abort();
-          } catch (error) {
+          await undoMove(placed, placed.server, servers.names, (target) => this.#tenantMove(config, spec, placed.server, target)).catch((error: unknown) => {
             this.#log.warn({ tenant: placed.schema, err: error }, 'an interrupted move could not be cleaned up entirely; tenants move --abort tries again');
-          } finally {
-            await move.close();
-          }
+          });
         }
         await lock.record(null);
         this.#log.warn({ tenant: placed.schema, server: placed.server, to: placed.move.to, phase: placed.move.phase }, 'a move interrupted by a stop of tenantd was rolled back; the tenant serves from where it was');
@@ -853,10 +838,9 @@ export class Service {
     if (placed.move?.phase === 'cutover' && this.#serverOf.get(schema) === placed.server) {
       if (following) return;
       // Its requests wait here while the other node cuts over; its workers stop using the source.
-      const held = new HeldSite(spec);
+      const held = this.#hold(spec);
       const timer = setTimeout(() => void this.#followRelease(schema, this.#serverOf.get(schema) ?? placed.server), this.#config.router.queueTimeout);
       this.#following.set(schema, { held, timer });
-      this.#running.router.setRoutes(routesOf(new Map<string, ServedSite | HeldSite>([...this.#sites, [schema, held]])));
       if (current instanceof WorkerGroup) void current.handBack(this.#config.workers.stopTimeout);
       this.#placement.set(schema, placed);
       return;
@@ -1004,22 +988,27 @@ export class Service {
       sites,
       liveWorkers: this.#liveCount(),
       maxLive: [...this.#live.values()].reduce((n, live) => n + live.limit, 0),
-      databases: this.#config.databases.map(({ name }) => {
-        const monitor = this.#started?.monitors.get(name);
-        const state = monitor?.state ?? { up: true };
-        const server = this.#started?.connections.get(name);
-        return {
-          name, up: state.up, ...(state.up ? {} : { reason: state.reason }),
-          tenants: [...this.#sites.keys()].filter((schema) => schema !== 'public' && this.#serverOf.get(schema) === name).length,
-          connections: monitor?.connections ?? 0,
-          budget: server ? connectionBudget(this.#config.database, server) : 0,
-          serverMaxConnections: server?.server ?? 0,
-          // A move's slot with no move recorded: left by an interrupted one (tenants move --abort removes it).
-          orphanSlots: (monitor?.moveSlots ?? []).filter((slot) => ![...this.#placement.values()].some((p) => p.move && moveName(p.schema) === slot)),
-        };
-      }),
+      databases: this.#databaseSummaries(),
       residentBytes: resident,
     };
+  }
+
+  /** Each database server as /status and /metrics show it (no per-worker reads: /metrics is scraped often). */
+  #databaseSummaries(): ServiceSummary['databases'] {
+    return this.#config.databases.map(({ name }) => {
+      const monitor = this.#started?.monitors.get(name);
+      const state = monitor?.state ?? { up: true };
+      const server = this.#started?.connections.get(name);
+      return {
+        name, up: state.up, ...(state.up ? {} : { reason: state.reason }),
+        tenants: [...this.#sites.keys()].filter((schema) => schema !== 'public' && this.#serverOf.get(schema) === name).length,
+        connections: monitor?.connections ?? 0,
+        budget: server ? connectionBudget(this.#config.database, server) : 0,
+        serverMaxConnections: server?.server ?? 0,
+        // A move's slot with no move recorded: left by an interrupted one (tenants move --abort removes it).
+        orphanSlots: (monitor?.moveSlots ?? []).filter((slot) => ![...this.#placement.values()].some((p) => p.move && moveName(p.schema) === slot)),
+      };
+    });
   }
 
   /** The database as the primary sees it: down when any server is. */

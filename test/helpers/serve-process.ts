@@ -72,17 +72,37 @@ async function startOnce(t: TestContext, db: TestDatabase, children: ChildProces
   const head = `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:${adminPort}\ndatabase:\n  url: ${options.databaseUrl ? options.databaseUrl(db.url) : db.url}\n`;
   const dir = writeFiles(t, { ...files, 'tenantd.yaml': head + yaml });
   const configFile = path.join(dir, 'tenantd.yaml');
+  const serving = spawnServe(configFile, env);
+  children.push(serving.child);
+  await serving.ready(until);
+  return { ...serving, db, dir, configFile, port, adminPort, head };
+}
+
+export interface SpawnedServe {
+  child: ChildProcess;
+  /** Everything the process printed. */
+  output(): string;
+  exited: Promise<number | null>;
+  /** Resolves once the output matches `until` (default: once it routes); throws if it exits first. */
+  ready(until?: RegExp, timeout?: number): Promise<void>;
+}
+
+/** `tenantd serve -c configFile` as its own process, its output kept. */
+export function spawnServe(configFile: string, env: NodeJS.ProcessEnv = {}): SpawnedServe {
   const child = spawn(process.execPath, [bin, 'serve', '-c', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (c) => { output += c; });
   child.stderr!.on('data', (c) => { output += c; });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  children.push(child);
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`tenantd serve exited ${child.exitCode}: ${output}`);
-    return (until ? until.test(output) : output.includes('"msg":"tenantd serving"')) ? true : undefined;
-  }, 30_000, 'tenantd serve to route');
-  return { child, db, dir, configFile, port, adminPort, output: () => output, exited, head };
+  return {
+    child,
+    output: () => output,
+    exited,
+    ready: (until, timeout = 30_000) => eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`tenantd serve exited ${child.exitCode}: ${output}`);
+      return (until ? until.test(output) : output.includes('"msg":"tenantd serving"')) ? true : undefined;
+    }, timeout, 'tenantd serve to route').then(() => {}),
+  };
 }
 
 export function isAlive(pid: number): boolean {
