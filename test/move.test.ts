@@ -353,6 +353,15 @@ test('with several servers a backup is of one (--server), export finds the tenan
   const exported = await runCli(['tenants', 'export', 'initech', path.join(dir, 'initech.tdb'), '-c', s.configFile]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.match(exported.stdout, /^wrote .*initech\.tdb: initech, 1 rows/);
+  // A whole backup restored into another server's empty database (--server), then read back from there.
+  const withFresh = path.join(dir, 'with-fresh.yaml');
+  writeFileSync(withFresh, readFileSync(s.configFile, 'utf8').replace('databases:\n', 'databases:\n  fresh:\n    dataDir: pg-fresh\n'));
+  const restored = await runCli(['restore', path.join(dir, 'eu2.tdb'), '--server', 'fresh', '-c', withFresh]);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.match(restored.stdout, /^restored .*eu2\.tdb: 1 tenants and the shared tables/);
+  const again = await runCli(['backup', path.join(dir, 'fresh.tdb'), '--server', 'fresh', '-c', withFresh]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(/: (\d+) tenants and the shared tables, (\d+) rows/.exec(again.stdout)?.slice(1).join(' '), /: (\d+) tenants and the shared tables, (\d+) rows/.exec(backup.stdout)?.slice(1).join(' '));
 
   // The placement table loses initech's row (a default server restored from a backup, say): the next start finds its data on eu2.
   await s.service.stop();
